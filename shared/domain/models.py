@@ -1,0 +1,206 @@
+"""Records the use cases read and write, and the shapes the API returns.
+
+`Integration` and `CredentialRecord` are what the store holds; `IntegrationView` is what
+a client sees (a fingerprint prefix and a hint, never plaintext or ciphertext).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from .lifecycle import Status
+
+
+def utcnow() -> datetime:
+    """Now, in UTC, to the millisecond (what every store keeps)."""
+    now = datetime.now(timezone.utc)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Org(BaseModel):
+    slug: str
+    api_key_id: str
+    api_key_hash: str
+    created_at: datetime
+
+
+class Credential(BaseModel):
+    """A plaintext credential in memory, for the length of one request or validation.
+
+    `secret` is a SecretStr so it never shows in a repr, a log line or a traceback.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    secret: SecretStr
+    kind: Literal["api_key", "service_account"] = "api_key"
+
+    @property
+    def value(self) -> str:
+        return self.secret.get_secret_value()
+
+    def as_service_account(self) -> dict[str, Any]:
+        return json.loads(self.value)
+
+    def fingerprint(self) -> str:
+        """SHA-256 hex of the key's UTF-8 bytes, or of the canonical JSON of a service account."""
+        return hashlib.sha256(self.value.encode("utf-8")).hexdigest()
+
+    def hint(self) -> str:
+        if self.kind == "service_account":
+            info = self.as_service_account()
+            return f"{info.get('client_email', '?')} key {str(info.get('private_key_id', ''))[:8]}"
+        value = self.value
+        prefix = next((p for p in ("sk-ant-", "sk-", "AIza") if value.startswith(p)), "")
+        return f"{prefix}...{value[-4:]}"
+
+    @classmethod
+    def service_account(cls, info: dict[str, Any]) -> "Credential":
+        canonical = json.dumps(info, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return cls(secret=SecretStr(canonical), kind="service_account")
+
+    def __repr__(self) -> str:  # pragma: no cover - SecretStr already masks; belt and braces
+        return f"Credential(kind={self.kind!r}, secret='**********')"
+
+    __str__ = __repr__
+
+
+class CredentialRecord(BaseModel):
+    """One stored credential version: ciphertext plus what identifies it."""
+
+    org: str
+    provider: str
+    credential_id: str
+    version: int
+    ciphertext: bytes
+    key_version: str
+    fingerprint: str
+    hint: str
+    created_at: datetime
+
+
+class CredentialRef(BaseModel):
+    credential_id: str
+    version: int
+    fingerprint: str
+    hint: str
+    created_at: datetime
+
+
+class Rotation(BaseModel):
+    credential_id: str
+    version: int
+    status: Literal["pending", "validating", "failed"]
+    message: str | None = None
+    fingerprint: str
+    hint: str
+    created_at: datetime
+
+
+class Integration(BaseModel):
+    org: str
+    provider: str
+    category: str
+    name: str
+    status: Status
+    status_code: str | None = None
+    status_message: str | None = None
+    credential: CredentialRef | None = None
+    rotation: Rotation | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime
+    updated_at: datetime
+    last_validated_at: datetime | None = None
+    # Compare-and-set counter: every write checks it and bumps it.
+    revision: int = 0
+
+
+class Event(BaseModel):
+    id: str
+    org: str
+    provider: str
+    at: datetime
+    action: str
+    actor: str
+    outcome: str
+    fingerprint: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "at": iso(self.at),
+            "action": self.action,
+            "actor": self.actor,
+            "outcome": self.outcome,
+            "fingerprint": self.fingerprint,
+            "details": self.details,
+        }
+
+
+class ValidationMessage(BaseModel):
+    """What the queue carries: names a credential, never holds one."""
+
+    kind: Literal["validate", "revalidate"] = "validate"
+    org: str | None = None
+    provider: str | None = None
+    version: int | None = None
+    credential_id: str | None = None
+
+
+def integration_view(item: Integration) -> dict[str, Any]:
+    cred = item.credential
+    rot = item.rotation
+    return {
+        "org": item.org,
+        "provider": item.provider,
+        "category": item.category,
+        "name": item.name,
+        "status": item.status.value,
+        "status_code": item.status_code,
+        "status_message": item.status_message,
+        "credential": None
+        if cred is None
+        else {
+            "fingerprint": cred.fingerprint[:8],
+            "hint": cred.hint,
+            "version": cred.version,
+            "created_at": iso(cred.created_at),
+        },
+        "rotation": None
+        if rot is None
+        else {"version": rot.version, "status": rot.status, "message": rot.message, "created_at": iso(rot.created_at)},
+        "config": item.config,
+        "created_at": iso(item.created_at),
+        "updated_at": iso(item.updated_at),
+        "last_validated_at": iso(item.last_validated_at),
+    }
+
+
+def not_configured_view(org: str, provider: str, category: str, name: str) -> dict[str, Any]:
+    return {
+        "org": org,
+        "provider": provider,
+        "category": category,
+        "name": name,
+        "status": Status.NOT_CONFIGURED.value,
+        "status_code": None,
+        "status_message": None,
+        "credential": None,
+        "rotation": None,
+        "config": None,
+        "created_at": None,
+        "updated_at": None,
+        "last_validated_at": None,
+    }

@@ -1,0 +1,106 @@
+"""The interfaces between the use cases and the outside world.
+
+Every outside system sits behind one of these, with at least two adapters, and one
+contract suite under tests/contract/ proves the adapters interchangeable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from .domain.models import Credential, CredentialRecord, Event, Integration, Org, ValidationMessage
+
+
+class Store(Protocol):
+    """Durable records. Writes are compare-and-set on `Integration.revision`.
+
+    Guarantees every adapter keeps (tests/contract/test_store_contract.py):
+    - `insert_integration` raises ConflictError when the row exists; returns it at revision 1.
+    - `update_integration` / `delete_integration` raise ConflictError unless the stored
+      revision equals `expected_revision`; a successful update returns revision + 1.
+    - `try_record_attempt` is atomic across processes: of N concurrent callers at most
+      `limit` within `window_seconds` get True.
+    - Events are append-only and listed newest first.
+    """
+
+    def create_org(self, org: Org) -> None: ...
+    def get_org(self, slug: str) -> Org | None: ...
+    def find_org_by_key_hash(self, key_hash: str) -> Org | None: ...
+
+    def get_integration(self, org: str, provider: str) -> Integration | None: ...
+    def list_integrations(self, org: str) -> list[Integration]: ...
+    def list_integrations_by_status(self, status: str) -> list[Integration]: ...
+    def insert_integration(self, item: Integration) -> Integration: ...
+    def update_integration(self, item: Integration, expected_revision: int) -> Integration: ...
+    def delete_integration(self, org: str, provider: str, expected_revision: int) -> None: ...
+
+    def put_credential(self, record: CredentialRecord) -> None: ...
+    def get_credential(self, org: str, provider: str, credential_id: str) -> CredentialRecord | None: ...
+    def delete_credentials(self, org: str, provider: str, keep: frozenset[str] = frozenset()) -> int:
+        """Destroy every ciphertext of org/provider whose id is not in `keep`; return how many."""
+        ...
+    def list_credentials(self, after: tuple[str, str, str] | None, limit: int) -> list[CredentialRecord]:
+        """Every stored credential, ordered by (org, provider, credential_id), after `after`."""
+        ...
+    def replace_ciphertext(self, record: CredentialRecord, old_ciphertext: bytes) -> bool:
+        """Swap a ciphertext (rewrap) only if it is still `old_ciphertext`; True when swapped."""
+        ...
+
+    def try_record_attempt(self, org: str, provider: str, now: datetime, window_seconds: int, limit: int) -> bool: ...
+
+    def append_event(self, event: Event) -> None: ...
+    def list_events(
+        self, org: str, provider: str, limit: int, before: tuple[datetime, str] | None = None
+    ) -> list[Event]: ...
+
+
+@dataclass(frozen=True)
+class Encrypted:
+    ciphertext: bytes
+    key_version: str  # which key version sealed it (local "v3", or a KMS cryptoKeyVersion name)
+
+
+class Cipher(Protocol):
+    """Authenticated encryption bound to associated data.
+
+    `decrypt(encrypt(p, ad).ciphertext, ad) == p`; with any other `ad`, or any altered
+    byte, decrypt raises DecryptionError. Failures to encrypt raise EncryptionError.
+    """
+
+    def encrypt(self, plaintext: bytes, associated_data: bytes) -> Encrypted: ...
+    def decrypt(self, ciphertext: bytes, associated_data: bytes) -> bytes: ...
+    def primary_key_version(self) -> str: ...
+
+
+class ValidationQueue(Protocol):
+    """Hands a validation message to the validator function, at least once. Raises QueueError."""
+
+    def publish(self, message: ValidationMessage) -> None: ...
+
+
+Outcome = Literal["valid", "invalid_credentials", "missing_permissions", "rate_limited", "provider_unavailable"]
+TRANSIENT_OUTCOMES: frozenset[str] = frozenset({"rate_limited", "provider_unavailable"})
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """A provider's verdict. `detail` is shown after the catalogue message; never a secret."""
+
+    outcome: Outcome
+    detail: str | None = None
+
+    @property
+    def transient(self) -> bool:
+        return self.outcome in TRANSIENT_OUTCOMES
+
+
+class Validator(Protocol):
+    def check_format(self, credential: Credential, config: dict[str, Any]) -> None:
+        """Raise InvalidFormatError (nothing stored) when the credential cannot be right."""
+        ...
+
+    def validate(self, credential: Credential, config: dict[str, Any]) -> ValidationResult:
+        """Ask the provider. Never raises for a provider's answer; maps it to an outcome."""
+        ...

@@ -1,0 +1,147 @@
+"""The provider registry, loaded once from configs/providers.yml.
+
+SaaS providers (credential `none`) share one config schema: a manually entered
+subscription. Other providers declare the optional, non-secret config keys they take.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .domain.errors import BadRequestError, UnknownProviderError
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+CATEGORIES = ("cloud", "llm", "saas")
+
+# ISO 4217 codes we accept for manual entries (the active ones in common use).
+CURRENCIES = frozenset(
+    "USD EUR GBP JPY CHF CAD AUD NZD SEK NOK DKK PLN CZK HUF INR CNY HKD SGD KRW BRL MXN ZAR ILS AED SAR TRY".split()
+)
+
+
+class SaasConfig(BaseModel):
+    """A subscription entered by hand: no credential, nothing to call."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    plan: str = Field(min_length=1, max_length=100)
+    seats: int = Field(ge=0, le=10_000_000, strict=True)
+    monthly_cost: float = Field(ge=0, le=1e12)
+    currency: str
+    billing_cycle: Literal["monthly", "annual"]
+
+    @field_validator("monthly_cost", mode="before")
+    @classmethod
+    def _number(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError("must be a number")
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _iso4217(cls, value: str) -> str:
+        if value not in CURRENCIES:
+            raise ValueError("must be an ISO 4217 currency code such as USD")
+        return value
+
+
+@dataclass(frozen=True)
+class ConfigField:
+    name: str
+    pattern: str | None = None
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Provider:
+    key: str
+    display_name: str
+    category: str
+    credential: Literal["api_key", "service_account", "none"] = "none"
+    validator: str | None = None
+    planned: bool = False
+    config_fields: tuple[ConfigField, ...] = field(default_factory=tuple)
+
+    @property
+    def manual(self) -> bool:
+        return self.credential == "none"
+
+    def validate_config(self, config: Any) -> dict[str, Any]:
+        """Return the config if it fits this provider, else raise bad_request naming the field."""
+        if config is None:
+            config = {}
+        if not isinstance(config, dict):
+            raise BadRequestError("Field 'config' must be an object")
+        if self.manual:
+            try:
+                return SaasConfig.model_validate(config).model_dump()
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"]) or "config"
+                reason = "is required" if first["type"] == "missing" else (
+                    "is not allowed" if first["type"] == "extra_forbidden" else "is invalid: " + first["msg"].removeprefix("Value error, ")
+                )
+                raise BadRequestError(f"Field 'config.{where}' {reason}") from None
+        known = {f.name: f for f in self.config_fields}
+        for key, value in config.items():
+            spec = known.get(key)
+            if spec is None:
+                raise BadRequestError(f"Field 'config.{key}' is not allowed for provider {self.key}")
+            if not isinstance(value, str) or (spec.pattern and not re.fullmatch(spec.pattern, value)):
+                raise BadRequestError(f"Field 'config.{key}' is invalid")
+        for spec in self.config_fields:
+            if spec.required and spec.name not in config:
+                raise BadRequestError(f"Field 'config.{spec.name}' is required")
+        return dict(config)
+
+
+class Registry:
+    def __init__(self, providers: dict[str, Provider]):
+        self._providers = providers
+
+    def get(self, key: str) -> Provider:
+        """The provider, or unknown_provider (404) naming it; planned ones say so."""
+        provider = self._providers.get(key)
+        shown = key if re.fullmatch(r"[a-z0-9_-]{1,40}", key) else "requested"
+        if provider is None:
+            raise UnknownProviderError(f"Unknown provider: {shown}")
+        if provider.planned:
+            raise UnknownProviderError(f"Provider {shown} is planned and not available yet")
+        return provider
+
+    def available(self, category: str | None = None) -> list[Provider]:
+        return [p for p in self._providers.values() if not p.planned and (category is None or p.category == category)]
+
+
+def load_registry(path: Path | None = None) -> Registry:
+    raw = yaml.safe_load((path or CONFIG_DIR / "providers.yml").read_text())
+    providers: dict[str, Provider] = {}
+    for key, spec in raw["providers"].items():
+        if spec["category"] not in CATEGORIES:
+            raise ValueError(f"provider {key}: unknown category {spec['category']}")
+        fields = tuple(
+            ConfigField(name=name, pattern=f.get("pattern"), required=bool(f.get("required", False)))
+            for name, f in (spec.get("config") or {}).items()
+        )
+        providers[key] = Provider(
+            key=key,
+            display_name=spec["display_name"],
+            category=spec["category"],
+            credential=spec.get("credential", "none"),
+            validator=spec.get("validator"),
+            planned=spec.get("status") == "planned",
+            config_fields=fields,
+        )
+    return Registry(providers)
+
+
+@lru_cache(maxsize=1)
+def get_registry() -> Registry:
+    return load_registry()

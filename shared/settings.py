@@ -1,0 +1,88 @@
+"""All configuration, read from the environment once and validated at start-up.
+
+Defaults are the embedded backends, so a fresh clone runs with no cloud account.
+Tests build `Settings(...)` directly instead of touching the environment.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    port: int = Field(8080, ge=1, le=65535)
+    host: str = "127.0.0.1"
+    data_dir: Path = Path("./.data")
+
+    store_backend: Literal["sqlite", "bigquery"] = "sqlite"
+    kms_backend: Literal["local", "gcp"] = "local"
+    queue_backend: Literal["local", "pubsub"] = "local"
+
+    kms_key_name: str | None = None
+    pubsub_topic: str = "integration-validation"
+    gcp_project: str | None = None
+    bq_dataset: str = "organizations"
+    bigquery_emulator_host: str | None = None
+    kms_endpoint: str | None = None
+    pubsub_emulator_host: str | None = None
+
+    # Where the local queue delivers validation CloudEvents; default: this server.
+    validator_url: str | None = None
+
+    openai_base_url: str = "https://api.openai.com/v1"
+    anthropic_base_url: str = "https://api.anthropic.com"
+    gemini_base_url: str = "https://generativelanguage.googleapis.com"
+    deepseek_base_url: str = "https://api.deepseek.com"
+    # Only this setting (never an uploaded key file) may name a non-Google token endpoint.
+    gcp_token_uri: str = GOOGLE_TOKEN_URI
+    bigquery_api_url: str | None = None
+
+    provider_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    provider_max_attempts: int = Field(3, ge=1, le=10)
+    provider_backoff_seconds: float = Field(0.5, ge=0, le=30)
+    # A validation message delivered this many times is settled as final.
+    validator_max_deliveries: int = Field(5, ge=1, le=100)
+
+    validation_rate_limit: str = "5/600"
+    cors_origins: str = ""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("validation_rate_limit")
+    @classmethod
+    def _rate_limit_shape(cls, value: str) -> str:
+        attempts, _, seconds = value.partition("/")
+        if not (attempts.isdigit() and seconds.isdigit() and int(attempts) > 0 and int(seconds) > 0):
+            raise ValueError("VALIDATION_RATE_LIMIT must look like '5/600' (attempts/seconds)")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def rate_limit(self) -> tuple[int, int]:
+        attempts, _, seconds = self.validation_rate_limit.partition("/")
+        return int(attempts), int(seconds)
+
+    @property
+    def allowed_origins(self) -> frozenset[str]:
+        return frozenset(o.strip() for o in self.cors_origins.split(",") if o.strip())
+
+    @property
+    def local_validator_url(self) -> str:
+        return self.validator_url or f"http://127.0.0.1:{self.port}/_functions/validate_credential"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
