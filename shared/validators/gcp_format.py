@@ -1,0 +1,108 @@
+"""Strict checks of an uploaded GCP service-account key file (no network).
+
+Errors say which field is wrong, never its value. `token_uri` must equal the
+`gcp_token_uri` setting: a key file naming another URL would make the server send a
+signed assertion wherever the uploader likes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from shared.domain.errors import BadRequestError, InvalidFormatError
+from shared.domain.models import Credential
+from shared.settings import Settings
+
+# Project ids: 6-30 chars, lowercase letter first; legacy domain-scoped ids "example.com:my-project".
+PROJECT_ID = re.compile(r"(?:(?P<domain>[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+):)?(?P<name>[a-z][a-z0-9-]{4,28}[a-z0-9])")
+ACCOUNT_ID = r"[a-z][a-z0-9-]{4,28}[a-z0-9]"
+PRIVATE_KEY_ID = re.compile(r"[0-9a-f]{40}")
+CLIENT_ID = re.compile(r"[0-9]{1,32}")
+# Same shape the registry enforces (configs/providers.yml).
+BILLING_TABLE = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]\.[A-Za-z0-9_]{1,1024}\.[A-Za-z0-9_$-]{1,1024}")
+PREFIX = "Invalid API key format"
+
+
+def _bad(field: str) -> InvalidFormatError:
+    return InvalidFormatError(f"{PREFIX}: {field}")
+
+
+def email_domain(project_id: str) -> str:
+    """The service-account email domain of a project id (domain-scoped ids flip around)."""
+    match = PROJECT_ID.fullmatch(project_id)
+    assert match is not None
+    domain, name = match.group("domain"), match.group("name")
+    return f"{name}.{domain}" if domain else name
+
+
+def client_email_matches(email: str, project_id: str) -> bool:
+    """`<account>@<project>.iam.gserviceaccount.com`, or a Google default SA of that project."""
+    escaped = re.escape(email_domain(project_id))
+    return bool(
+        re.fullmatch(rf"{ACCOUNT_ID}@{escaped}\.iam\.gserviceaccount\.com", email)
+        or re.fullmatch(rf"{escaped}@appspot\.gserviceaccount\.com", email)
+        or re.fullmatch(r"[0-9]{1,20}-compute@developer\.gserviceaccount\.com", email)
+    )
+
+
+def load_service_account(credential: Credential) -> dict[str, Any]:
+    if credential.kind != "service_account":
+        raise InvalidFormatError(f"{PREFIX}: expected a service account key file")
+    try:
+        info = credential.as_service_account()
+    except (ValueError, TypeError):
+        raise InvalidFormatError(f"{PREFIX}: not JSON") from None
+    if not isinstance(info, dict):
+        raise InvalidFormatError(f"{PREFIX}: not a JSON object")
+    return info
+
+
+def load_private_key(pem: Any) -> Any:
+    """The RSA private key of a PEM string; raises InvalidFormatError otherwise."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    if not isinstance(pem, str) or "PRIVATE KEY-----" not in pem:
+        raise _bad("private_key")
+    try:
+        key = load_pem_private_key(pem.encode("utf-8"), password=None)
+    except (ValueError, TypeError):
+        raise _bad("private_key") from None
+    except Exception:  # noqa: BLE001 - cryptography's UnsupportedAlgorithm and friends
+        raise _bad("private_key") from None
+    if not isinstance(key, rsa.RSAPrivateKey) or key.key_size < 2048:
+        raise _bad("private_key")
+    return key
+
+
+def check_service_account(credential: Credential, config: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Return the parsed key file when every field is as Google issues it."""
+    info = load_service_account(credential)
+    if info.get("type") != "service_account":
+        raise _bad("type")
+    project_id = info.get("project_id")
+    if not isinstance(project_id, str) or not PROJECT_ID.fullmatch(project_id):
+        raise _bad("project_id")
+    if not isinstance(info.get("private_key_id"), str) or not PRIVATE_KEY_ID.fullmatch(info["private_key_id"]):
+        raise _bad("private_key_id")
+    email = info.get("client_email")
+    if not isinstance(email, str) or not client_email_matches(email, project_id):
+        raise _bad("client_email")
+    client_id = info.get("client_id")
+    if not isinstance(client_id, str) or not CLIENT_ID.fullmatch(client_id):
+        raise _bad("client_id")
+    if info.get("token_uri") != settings.gcp_token_uri:
+        raise _bad("token_uri")
+    if "universe_domain" in info and info["universe_domain"] != "googleapis.com":
+        raise _bad("universe_domain")
+    load_private_key(info.get("private_key"))
+    table = config.get("billing_export_table")
+    if table is not None and (not isinstance(table, str) or not BILLING_TABLE.fullmatch(table)):
+        raise BadRequestError("Field 'config.billing_export_table' is invalid")
+    return info
+
+
+def canonical(info: dict[str, Any]) -> str:
+    return json.dumps(info, sort_keys=True, separators=(",", ":"))
