@@ -29,6 +29,7 @@ class Settings(BaseSettings):
 
     kms_key_name: str | None = None
     pubsub_topic: str = "integration-validation"
+    status_events_topic: str = "integration-status-events"
     gcp_project: str | None = None
     bq_dataset: str = "organizations"
     bigquery_emulator_host: str | None = None
