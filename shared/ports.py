@@ -38,8 +38,14 @@ class Store(Protocol):
 
     def put_credential(self, record: CredentialRecord) -> None: ...
     def get_credential(self, org: str, provider: str, credential_id: str) -> CredentialRecord | None: ...
-    def delete_credentials(self, org: str, provider: str, keep: frozenset[str] = frozenset()) -> int:
-        """Destroy every ciphertext of org/provider whose id is not in `keep`; return how many."""
+    def delete_credential(self, org: str, provider: str, credential_id: str) -> bool:
+        """Destroy one ciphertext; True when a row was deleted."""
+        ...
+    def delete_credentials(
+        self, org: str, provider: str, keep: frozenset[str] = frozenset(), created_before: datetime | None = None
+    ) -> int:
+        """Destroy every ciphertext of org/provider whose id is not in `keep` (and, when given,
+        created before `created_before`: orphans of a crashed write, never a concurrent one's); return how many."""
         ...
     def list_credentials(self, after: tuple[str, str, str] | None, limit: int) -> list[CredentialRecord]:
         """Every stored credential, ordered by (org, provider, credential_id), after `after`."""

@@ -257,13 +257,27 @@ class SqliteStore:
         )
         return self._credential(rows[0]) if rows else None
 
-    def delete_credentials(self, org: str, provider: str, keep: frozenset[str] = frozenset()) -> int:
-        marks = ", ".join("?" * len(keep))
-        sql = "DELETE FROM org_credentials WHERE org_slug = ? AND provider = ?"
-        if keep:
-            sql += f" AND credential_id NOT IN ({marks})"
+    def delete_credential(self, org: str, provider: str, credential_id: str) -> bool:
         with self._write() as conn:
-            return conn.execute(sql, (org, provider, *sorted(keep))).rowcount
+            cur = conn.execute(
+                "DELETE FROM org_credentials WHERE org_slug = ? AND provider = ? AND credential_id = ?",
+                (org, provider, credential_id),
+            )
+            return cur.rowcount == 1
+
+    def delete_credentials(
+        self, org: str, provider: str, keep: frozenset[str] = frozenset(), created_before: datetime | None = None
+    ) -> int:
+        sql = "DELETE FROM org_credentials WHERE org_slug = ? AND provider = ?"
+        params: list[Any] = [org, provider]
+        if keep:
+            sql += f" AND credential_id NOT IN ({', '.join('?' * len(keep))})"
+            params += sorted(keep)
+        if created_before is not None:
+            sql += " AND created_at < ?"
+            params.append(_ts(created_before))
+        with self._write() as conn:
+            return conn.execute(sql, params).rowcount
 
     def list_credentials(self, after: tuple[str, str, str] | None, limit: int) -> list[CredentialRecord]:
         if after is None:
