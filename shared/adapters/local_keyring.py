@@ -5,6 +5,9 @@ Keyring file (JSON, mode 0600, in a 0700 directory; created on first use)::
     {"format": 1, "primary": 2,
      "versions": {"1": {"key": "<base64, 32 bytes>", "created_at": "..."}, "2": {...}}}
 
+Failures raise EncryptionError / DecryptionError with the catalogue message; the reason
+(never key material, plaintext or associated data) is the chained `KeyringFailure`.
+
 Ciphertext format (every field checked on decrypt)::
 
     b"LK1" | key version (uint32 big-endian) | nonce (12 random bytes) | AES-GCM ciphertext + 16-byte tag
@@ -37,6 +40,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..domain.errors import DecryptionError, EncryptionError
 from ..ports import Encrypted
+
+class KeyringFailure(Exception):
+    """Why the keyring failed, chained as the cause of the catalogue error (never a secret)."""
+
 
 MAGIC = b"LK1"
 _VERSION = struct.Struct(">I")
@@ -79,15 +86,15 @@ class LocalKeyring:
         except EncryptionError:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure means nothing may be stored
-            raise EncryptionError(f"Local keyring encryption failed ({type(exc).__name__})") from None
+            raise EncryptionError() from KeyringFailure(f"Local keyring encryption failed ({type(exc).__name__})")
         return Encrypted(ciphertext=header + nonce + sealed, key_version=_version_name(version))
 
     def decrypt(self, ciphertext: bytes, associated_data: bytes) -> bytes:
         ciphertext = bytes(ciphertext)
         if len(ciphertext) < MIN_CIPHERTEXT_LEN:
-            raise DecryptionError("Credential could not be decrypted: ciphertext is truncated")
+            raise DecryptionError() from KeyringFailure("ciphertext is truncated")
         if ciphertext[: len(MAGIC)] != MAGIC:
-            raise DecryptionError("Credential could not be decrypted: not a local keyring ciphertext")
+            raise DecryptionError() from KeyringFailure("not a local keyring ciphertext")
         (version,) = _VERSION.unpack_from(ciphertext, len(MAGIC))
         key = self._key_for(version)
         header = ciphertext[:HEADER_LEN]
@@ -95,9 +102,8 @@ class LocalKeyring:
         try:
             return key.decrypt(nonce, ciphertext[HEADER_LEN + NONCE_LEN :], header + bytes(associated_data))
         except InvalidTag:
-            raise DecryptionError(
-                "Credential could not be decrypted: authentication failed (tampered or wrong owner)"
-            ) from None
+            reason = "authentication failed (tampered, or another owner's associated data)"
+            raise DecryptionError() from KeyringFailure(reason)
 
     def primary_key_version(self) -> str:
         return _version_name(self._current_or_encryption_error().primary)
@@ -127,16 +133,16 @@ class LocalKeyring:
         except EncryptionError:
             raise
         except Exception as exc:  # noqa: BLE001
-            raise EncryptionError(f"Local keyring unavailable ({type(exc).__name__})") from None
+            raise EncryptionError() from KeyringFailure(f"Local keyring unavailable ({type(exc).__name__})")
 
     def _key_for(self, version: int) -> AESGCM:
         try:
             ring = self._current()
         except Exception as exc:  # noqa: BLE001
-            raise DecryptionError(f"Credential could not be decrypted: keyring unavailable ({type(exc).__name__})") from None
+            raise DecryptionError() from KeyringFailure(f"keyring unavailable ({type(exc).__name__})")
         key = ring.keys.get(version)
         if key is None:
-            raise DecryptionError(f"Credential could not be decrypted: unknown key version {_version_name(version)}")
+            raise DecryptionError() from KeyringFailure(f"unknown key version {_version_name(version)}")
         return key
 
     def _current(self) -> _Ring:
@@ -151,7 +157,7 @@ class LocalKeyring:
                 identity = self._identity()
             document = self._read_document()
             if document is None:
-                raise EncryptionError("Local keyring file disappeared while loading")
+                raise EncryptionError() from KeyringFailure("Local keyring file disappeared while loading")
             self._ring = self._parse(document, identity)
             return self._ring
 
@@ -176,7 +182,7 @@ class LocalKeyring:
             return None
         document = json.loads(raw)
         if not isinstance(document, dict) or "versions" not in document or "primary" not in document:
-            raise EncryptionError("Local keyring file is malformed")
+            raise EncryptionError() from KeyringFailure("Local keyring file is malformed")
         return document
 
     @staticmethod
@@ -185,11 +191,11 @@ class LocalKeyring:
         for version, entry in document["versions"].items():
             material = base64.b64decode(entry["key"], validate=True)
             if len(material) != KEY_LEN:
-                raise EncryptionError("Local keyring holds a key of the wrong length")
+                raise EncryptionError() from KeyringFailure("Local keyring holds a key of the wrong length")
             keys[int(version)] = AESGCM(material)
         primary = int(document["primary"])
         if primary not in keys:
-            raise EncryptionError("Local keyring primary version has no key")
+            raise EncryptionError() from KeyringFailure("Local keyring primary version has no key")
         return _Ring(primary=primary, keys=keys, identity=identity or (0, 0, 0))
 
     # -- writing -------------------------------------------------------------------
