@@ -13,6 +13,7 @@ Bodies follow the providers' documented error shapes (see shared/PROVIDERS.md).
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import secrets
 import string
@@ -57,6 +58,48 @@ def gemini_key() -> str:
 
 def deepseek_key() -> str:
     return "sk-" + secrets.token_hex(16)
+
+
+@functools.lru_cache(maxsize=4)
+def rsa_private_key(slot: int = 0) -> Any:
+    """An RSA-2048 key made at test time (cached per process: generation costs ~100 ms)."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def private_key_pem(key: Any) -> str:
+    from cryptography.hazmat.primitives import serialization
+
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+def service_account_info(
+    project_id: str = "billing-test-4821",
+    token_uri: str = "https://oauth2.googleapis.com/token",
+    account: str = "cost-reader",
+    key_slot: int = 0,
+) -> dict[str, Any]:
+    """A service-account key file as Google issues it, with a key made at test time."""
+    domain, _, name = project_id.rpartition(":")
+    email_domain = f"{name}.{domain}" if domain else name
+    email = f"{account}@{email_domain}.iam.gserviceaccount.com"
+    client_id = str(secrets.randbelow(10**20) + 10**20)
+    return {
+        "type": "service_account",
+        "project_id": project_id,
+        "private_key_id": secrets.token_hex(20),
+        "private_key": private_key_pem(rsa_private_key(key_slot)),
+        "client_email": email,
+        "client_id": client_id,
+        "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+        "token_uri": token_uri,
+        "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
+        "client_x509_cert_url": f"https://www.googleapis.com/robot/v1/metadata/x509/{email.replace('@', '%40')}",
+        "universe_domain": "googleapis.com",
+    }
 
 
 # ---------------------------------------------------------------- the server machinery
