@@ -34,7 +34,7 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     S.ACTIVE: frozenset({S.PENDING, S.VALIDATING, S.ACTIVE, S.EXPIRED, S.ERROR, S.DISABLED}),
     S.ERROR: frozenset({S.PENDING, S.VALIDATING, S.ACTIVE, S.ERROR, S.DISABLED}),
     S.EXPIRED: frozenset({S.PENDING, S.VALIDATING, S.ACTIVE, S.EXPIRED, S.DISABLED}),
-    S.DISABLED: frozenset({S.PENDING}),
+    S.DISABLED: frozenset({S.PENDING, S.ACTIVE}),  # ACTIVE: manual entries have nothing to validate
 }
 
 # action -> statuses in which it is allowed (NOT_CONFIGURED is answered by 404 elsewhere).

@@ -1,0 +1,6 @@
+"""POST /api/v1/integrations/{org}/{provider}/disable: keep the credential, stop its use and validation."""
+
+from shared.web import endpoint
+
+disable_integration = endpoint("disable_integration", lambda service, actor, call: (
+    200, service.disable(actor, call.provider)))

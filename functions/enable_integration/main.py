@@ -1,0 +1,6 @@
+"""POST /api/v1/integrations/{org}/{provider}/enable: back to pending, validation queued (202)."""
+
+from shared.web import endpoint
+
+enable_integration = endpoint("enable_integration", lambda service, actor, call: (
+    202, service.enable(actor, call.provider)))

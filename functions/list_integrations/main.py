@@ -1,0 +1,6 @@
+"""GET /api/v1/integrations/{org}: every provider of the registry, absent ones as not_configured."""
+
+from shared.web import endpoint
+
+list_integrations = endpoint("list_integrations", lambda service, actor, call: (
+    200, service.list(actor, call.query.get("category"))))

@@ -1,0 +1,25 @@
+"""Status-change events on a Pub/Sub topic (production), for notifiers and the frontend."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..domain.errors import QueueError
+
+
+class PubSubStatusEvents:
+    def __init__(self, project: str, topic: str, timeout: float = 10.0):
+        from google.cloud import pubsub_v1  # lazy: embedded defaults never pay for it
+
+        self._client = pubsub_v1.PublisherClient()
+        self._topic = self._client.topic_path(project, topic)
+        self._timeout = timeout
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        data = json.dumps(event, sort_keys=True).encode()
+        attributes = {k: str(event[k]) for k in ("org", "provider", "from", "to") if event.get(k)}
+        try:
+            self._client.publish(self._topic, data, **attributes).result(timeout=self._timeout)
+        except Exception as exc:
+            raise QueueError("Status event could not be published") from exc

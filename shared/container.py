@@ -1,0 +1,118 @@
+"""The composition root: builds the service from settings, once per process, lazily.
+
+Nothing is built at import time (cold start); cloud client libraries are imported only
+by the adapter that needs them. Tests call `build_service(Settings(...))` directly.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable
+
+from .domain.errors import IntegrationsError
+from .registry import Registry, get_registry
+from .service import IntegrationService
+from .settings import Settings, get_settings
+
+_lock = threading.Lock()
+_service: IntegrationService | None = None
+
+
+def build_store(settings: Settings):
+    if settings.store_backend == "bigquery":
+        from .adapters.bigquery_store import BigQueryStore
+
+        return BigQueryStore(_require(settings.gcp_project, "GCP_PROJECT"), settings.bq_dataset,
+                             emulator_host=settings.bigquery_emulator_host)
+    from .adapters.sqlite_store import SqliteStore
+
+    return SqliteStore(settings.data_dir / "integrations.db")
+
+
+def build_cipher(settings: Settings):
+    if settings.kms_backend == "gcp":
+        from .adapters.cloudkms_cipher import CloudKmsCipher
+
+        return CloudKmsCipher(_require(settings.kms_key_name, "KMS_KEY_NAME"), endpoint=settings.kms_endpoint)
+    from .adapters.local_keyring import LocalKeyring
+
+    return LocalKeyring(settings.data_dir / "keyring.json")
+
+
+def build_queue(settings: Settings):
+    if settings.queue_backend == "pubsub":
+        from .adapters.pubsub_queue import PubSubQueue
+
+        return PubSubQueue(_require(settings.gcp_project, "GCP_PROJECT"), settings.pubsub_topic)
+    from .adapters.local_queue import LocalQueue
+
+    return LocalQueue(settings.local_validator_url)
+
+
+def build_status_events(settings: Settings) -> Callable[[dict[str, Any]], None]:
+    if settings.queue_backend == "pubsub":
+        from .adapters.pubsub_events import PubSubStatusEvents
+
+        return PubSubStatusEvents(_require(settings.gcp_project, "GCP_PROJECT"), settings.status_events_topic)
+    from .adapters.local_events import LocalStatusEvents
+
+    return LocalStatusEvents(settings.data_dir / "status-events.jsonl")
+
+
+def validator_factory(settings: Settings, transport: Any = None) -> Callable[[str], Any]:
+    """One validator per provider per process, built on first use (thread-safe)."""
+    cache: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def get(name: str):
+        with lock:
+            if name not in cache:
+                from .validators import get_validator
+
+                cache[name] = get_validator(name, settings, transport=transport)
+            return cache[name]
+
+    return get
+
+
+def build_service(settings: Settings, *, registry: Registry | None = None, transport: Any = None,
+                  **overrides: Any) -> IntegrationService:
+    parts = {
+        "store": overrides.pop("store", None) or build_store(settings),
+        "cipher": overrides.pop("cipher", None) or build_cipher(settings),
+        "queue": overrides.pop("queue", None) or build_queue(settings),
+        "status_events": overrides.pop("status_events", None) or build_status_events(settings),
+    }
+    return IntegrationService(registry=registry or get_registry(), settings=settings,
+                              validators=overrides.pop("validators", None) or validator_factory(settings, transport),
+                              **parts, **overrides)
+
+
+def get_service() -> IntegrationService:
+    global _service
+    if _service is None:
+        with _lock:
+            if _service is None:
+                from .logs import configure
+
+                settings = get_settings()
+                configure(settings.log_level, settings.gcp_project)
+                _service = build_service(settings)
+    return _service
+
+
+def reset() -> None:
+    """Forget the built service and settings (tests, after changing the environment)."""
+    global _service
+    with _lock:
+        _service = None
+    get_settings.cache_clear()
+
+
+def _require(value: str | None, name: str) -> str:
+    if not value:
+        raise IntegrationsError(f"Setting {name} is required for the configured backend", code="internal")
+    return value
+
+
+__all__ = ["build_service", "get_service", "get_settings", "reset"]
