@@ -447,6 +447,43 @@ class IntegrationService:
         self._audit(item, "decrypt", pipeline, "ok", _fp(item), {"version": item.credential.version})
         return credential
 
+    # -- master key rotation ------------------------------------------------------------------
+
+    def rewrap(self, batch_size: int = 100) -> dict[str, Any]:
+        """Re-encrypt every stored credential under the primary key version.
+
+        Resumable and safe to interrupt: each ciphertext is swapped only if unchanged since
+        read (compare-and-set), and a run skips what already uses the primary version.
+        Reports how many ciphertexts use each key version afterwards.
+        """
+        primary = self.cipher.primary_key_version()
+        rewrapped = skipped = 0
+        counts: dict[str, int] = {}
+        after: tuple[str, str, str] | None = None
+        while True:
+            page = self.store.list_credentials(after, batch_size)
+            for record in page:
+                version = record.key_version
+                if version != primary:
+                    ad = associated_data(record.org, record.provider, record.version)
+                    plaintext = self.cipher.decrypt(record.ciphertext, ad)
+                    sealed = self.cipher.encrypt(plaintext, ad)
+                    del plaintext
+                    swapped = self.store.replace_ciphertext(
+                        record.model_copy(update={"ciphertext": sealed.ciphertext, "key_version": sealed.key_version}),
+                        record.ciphertext)
+                    if swapped:
+                        rewrapped += 1
+                        version = sealed.key_version
+                    else:
+                        skipped += 1
+                counts[version] = counts.get(version, 0) + 1
+            if len(page) < batch_size:
+                break
+            last = page[-1]
+            after = (last.org, last.provider, last.credential_id)
+        return {"primary": primary, "rewrapped": rewrapped, "skipped_changed": skipped, "by_key_version": counts}
+
     # -- internals: writing -------------------------------------------------------------------
 
     def _write(self, org: str, provider: str, change: Callable[[Integration | None], Integration]) -> Integration:

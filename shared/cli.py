@@ -1,0 +1,150 @@
+"""The operator's command line.
+
+    python -m shared.cli serve            every function on one port (PORT, default 8080, 127.0.0.1)
+    python -m shared.cli create-org SLUG  create an org; its API key is printed alone on the last line
+    python -m shared.cli init-store       create dataset and tables (idempotent; sqlite does it by itself)
+    python -m shared.cli revalidate       queue a revalidation of every active integration, then return
+    python -m shared.cli keyring rotate   local keyring only: add a key version and make it primary
+    python -m shared.cli rewrap           re-encrypt every credential under the primary key version
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+
+
+def _settings():
+    from .settings import get_settings
+
+    return get_settings()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .container import get_service
+    from .server import VALIDATOR_PATH, serve
+
+    settings = _settings()
+    service = get_service()  # configures logging, builds adapters, fails fast on bad settings
+    service.store.init_store()
+    if settings.queue_backend == "pubsub" and settings.pubsub_emulator_host:
+        endpoint = f"http://127.0.0.1:{settings.port}{VALIDATOR_PATH}"
+        service.queue.ensure_topic()
+        service.queue.ensure_push_subscription(f"{settings.pubsub_topic}-local-push", endpoint)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+
+    def ready() -> None:
+        print(f"Integrations API on http://{settings.host}:{settings.port}/api/v1/integrations "
+              f"(store={settings.store_backend}, kms={settings.kms_backend}, queue={settings.queue_backend})",
+              file=sys.stderr, flush=True)
+        print("Create an org and its API key with: python -m shared.cli create-org <org_slug>",
+              file=sys.stderr, flush=True)
+
+    try:
+        serve(settings.host, settings.port, on_ready=ready)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        close = getattr(service.queue, "close", None)
+        if close:
+            close()
+    return 0
+
+
+def cmd_create_org(args: argparse.Namespace) -> int:
+    from .container import get_service
+    from .domain.errors import ConflictError, IntegrationsError
+
+    service = get_service()
+    try:
+        key = service.create_org(args.org)
+    except ConflictError:
+        print(f"error: organization {args.org} already exists", file=sys.stderr)
+        return 1
+    except IntegrationsError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return 2
+    print(f"Created organization {args.org}. Its API key (shown once, store it now):")
+    print(key)
+    return 0
+
+
+def cmd_init_store(args: argparse.Namespace) -> int:
+    from .container import build_store
+
+    settings = _settings()
+    build_store(settings).init_store()
+    print(f"store ready ({settings.store_backend})")
+    return 0
+
+
+def cmd_revalidate(args: argparse.Namespace) -> int:
+    from .container import build_queue
+    from .domain.models import ValidationMessage
+
+    queue = build_queue(_settings())
+    queue.publish(ValidationMessage(kind="revalidate"))
+    drain = getattr(queue, "drain", None)
+    if drain:
+        drain(timeout=args.timeout)
+    close = getattr(queue, "close", None)
+    if close:
+        close()
+    print("revalidation queued")
+    return 0
+
+
+def cmd_keyring_rotate(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if settings.kms_backend != "local":
+        print("error: keyring rotate is for the local keyring; Cloud KMS rotates by itself", file=sys.stderr)
+        return 2
+    from .adapters.local_keyring import LocalKeyring
+
+    keyring = LocalKeyring(settings.data_dir / "keyring.json")
+    version = keyring.rotate()
+    print(f"new primary key version: {version}")
+    print(json.dumps({"versions": keyring.key_versions()}, default=str))
+    return 0
+
+
+def cmd_rewrap(args: argparse.Namespace) -> int:
+    from .container import get_service
+
+    report = get_service().rewrap(batch_size=args.batch_size)
+    print(json.dumps(report, sort_keys=True))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m shared.cli", description="Integrations operator commands")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="serve every function on one port").set_defaults(fn=cmd_serve)
+    org = sub.add_parser("create-org", help="create an org and print its API key on the last line")
+    org.add_argument("org")
+    org.set_defaults(fn=cmd_create_org)
+    sub.add_parser("init-store", help="create dataset and tables (idempotent)").set_defaults(fn=cmd_init_store)
+    reval = sub.add_parser("revalidate", help="queue a revalidation of every active integration")
+    reval.add_argument("--timeout", type=float, default=30.0)
+    reval.set_defaults(fn=cmd_revalidate)
+    keyring = sub.add_parser("keyring", help="local keyring operations")
+    ksub = keyring.add_subparsers(dest="keyring_command", required=True)
+    ksub.add_parser("rotate", help="add a key version and make it primary").set_defaults(fn=cmd_keyring_rotate)
+    rewrap = sub.add_parser("rewrap", help="re-encrypt every credential under the primary key version")
+    rewrap.add_argument("--batch-size", type=int, default=100)
+    rewrap.set_defaults(fn=cmd_rewrap)
+    args = parser.parse_args(argv)
+    try:
+        return args.fn(args)
+    except Exception as exc:  # an operator gets one clear line, never a credential
+        from .domain.errors import IntegrationsError
+
+        message = exc.message if isinstance(exc, IntegrationsError) else type(exc).__name__
+        print(f"error: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""Every function on one port, with the production paths: what `python -m shared.cli serve` runs.
+
+Each function is loaded by functions-framework exactly as Cloud Functions loads it, and a
+small WSGI dispatcher picks the function by path and method, as the API gateway does in
+production. Requests are served on threads, as a gen2 instance with concurrency > 1 does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from .web import ROUTES, match
+
+FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
+VALIDATOR = "validate_credential"
+VALIDATOR_PATH = f"/_functions/{VALIDATOR}"
+
+
+def load_function_app(name: str, signature_type: str = "http") -> Any:
+    import functions_framework
+
+    return functions_framework.create_app(target=name, source=str(FUNCTIONS_DIR / name / "main.py"),
+                                          signature_type=signature_type)
+
+
+def build_app() -> Callable[..., Any]:
+    apps = {name: load_function_app(name) for name in ROUTES}
+    validator = load_function_app(VALIDATOR, "cloudevent")
+
+    def dispatch(environ: dict[str, Any], start_response: Callable[..., Any]):
+        path = environ.get("PATH_INFO", "/")
+        if path == VALIDATOR_PATH:
+            return validator(environ, start_response)
+        _, names = match(path)
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        # The function that takes this method; else any function of the path answers 405 / 404.
+        chosen = next((n for n in names if ROUTES[n][0] == method), names[0] if names else "list_integrations")
+        return apps[chosen](environ, start_response)
+
+    return dispatch
+
+
+def serve(host: str, port: int, on_ready: Callable[[], None] | None = None) -> None:
+    from werkzeug.serving import make_server
+
+    server = make_server(host, port, build_app(), threaded=True)
+    if on_ready:
+        on_ready()
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
