@@ -46,7 +46,10 @@ def build_queue(settings: Settings):
         return PubSubQueue(_require(settings.gcp_project, "GCP_PROJECT"), settings.pubsub_topic)
     from .adapters.local_queue import LocalQueue
 
-    return LocalQueue(settings.local_validator_url)
+    # As many deliveries as the validator allows before it settles a transient failure as final;
+    # a timeout above the validator's worst case so a slow validation is not delivered twice.
+    return LocalQueue(settings.local_validator_url, max_attempts=settings.validator_max_deliveries,
+                      backoff=min(settings.provider_backoff_seconds * 2, 2.0) or 0.1, timeout=60)
 
 
 def build_status_events(settings: Settings) -> Callable[[dict[str, Any]], None]:
