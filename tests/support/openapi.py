@@ -4,7 +4,8 @@
 request went to, checks the status is one the document gives for it and validates the
 body (and documented headers) against the response's schema (JSON Schema 2020-12, `$ref`s
 resolved inside the document). Requests outside the documented operations are held to the
-document's `MethodNotAllowed` (known path, other method) and `NotFound` (no path) responses.
+document's `MethodNotAllowed` (known path, other method) and `NotFound` (no path) responses;
+an OPTIONS preflight on a known path may answer 204 with `Allow` and no body.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ SPEC_URI = "urn:integrations:openapi"
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # Methods a server may answer on any path without the document naming them (Allow may list them).
 IMPLICIT_METHODS = frozenset({"HEAD", "OPTIONS"})
+# A CORS preflight (OPTIONS on a documented path) answers this status, with Allow and no body.
+PREFLIGHT_STATUS = 204
 _MAX_SHOWN = 600
 
 
@@ -112,9 +115,13 @@ def match_template(path: str) -> str | None:
     """The document path a concrete path falls under (query string ignored), or None.
 
     Segments must line up one to one; `{param}` matches any non-empty segment. Where more
-    than one template fits, the one with the most literal segments wins.
+    than one template fits, the one with the most literal segments wins. One trailing slash
+    is ignored, as the server ignores it.
     """
-    segments = urlsplit(path).path.split("/")
+    concrete = urlsplit(path).path
+    if len(concrete) > 1 and concrete.endswith("/"):
+        concrete = concrete[:-1]
+    segments = concrete.split("/")
     best: tuple[int, str] | None = None
     for template in spec()["paths"]:
         parts = template.split("/")
@@ -214,6 +221,14 @@ def assert_conforms(
             raise AssertionError(f"{label}: {where} allows only 404; body {_shown(body)}")
     else:
         operation = find_operation(method, path)
+        if operation is None and method == "OPTIONS" and status == PREFLIGHT_STATUS:
+            problems = [] if body in (None, b"", "") else ["a preflight answer has no body"]
+            if headers is not None:
+                allow = _header(headers, "Allow")
+                problems += ["Allow missing"] if allow is None else _allow_problems(allow, template)
+            if problems:
+                raise AssertionError(f"{label}: CORS preflight on {template}:\n  " + "\n  ".join(problems))
+            return
         if operation is None:
             response_pointer = _pointer("components", "responses", "MethodNotAllowed")
             where = f"{template} takes {sorted(allowed_methods(template))}, not {method} (components/responses/MethodNotAllowed)"
