@@ -4,7 +4,7 @@
 # Called by terraform (pubsub.tf) and by deploy.sh.
 #
 # Environment: PROJECT, REGION, TRIGGER (trigger name or full id), DEAD_LETTER_TOPIC,
-# MAX_DELIVERIES (5-100). DRY_RUN=1 prints the commands instead of running them.
+# MAX_DELIVERIES (5-100), GCLOUD (default gcloud). DRY_RUN=1 prints the commands instead of running them.
 set -euo pipefail
 
 : "${PROJECT:?PROJECT is required}"
@@ -12,28 +12,29 @@ set -euo pipefail
 : "${TRIGGER:?TRIGGER is required (Eventarc trigger of the validator)}"
 : "${DEAD_LETTER_TOPIC:?DEAD_LETTER_TOPIC is required}"
 MAX_DELIVERIES="${MAX_DELIVERIES:-5}"
+GCLOUD="${GCLOUD:-gcloud}"
 
 run() {
   if [ "${DRY_RUN:-0}" = 1 ]; then
-    printf '%q ' "$@"
+    printf '%q ' "$@" | sed 's/ $//'
     printf '\n'
   else
     "$@"
   fi
 }
 
-command -v gcloud >/dev/null 2>&1 || {
-  echo "wire_dead_letter.sh: gcloud CLI not found on PATH" >&2
+if [ "${DRY_RUN:-0}" != 1 ] && ! command -v "$GCLOUD" >/dev/null 2>&1; then
+  echo "wire_dead_letter.sh: gcloud CLI not found ($GCLOUD)" >&2
   exit 1
-}
+fi
 
 trigger_name="${TRIGGER##*/}"
 if [ "${DRY_RUN:-0}" = 1 ]; then
-  run gcloud eventarc triggers describe "$trigger_name" --project="$PROJECT" --location="$REGION" \
+  run "$GCLOUD" eventarc triggers describe "$trigger_name" --project="$PROJECT" --location="$REGION" \
     --format='value(transport.pubsub.subscription)'
   subscription="<subscription of trigger $trigger_name>"
 else
-  subscription="$(gcloud eventarc triggers describe "$trigger_name" --project="$PROJECT" \
+  subscription="$("$GCLOUD" eventarc triggers describe "$trigger_name" --project="$PROJECT" \
     --location="$REGION" --format='value(transport.pubsub.subscription)')"
 fi
 if [ -z "$subscription" ]; then
@@ -46,17 +47,17 @@ if [ -z "$project_number" ]; then
   if [ "${DRY_RUN:-0}" = 1 ]; then
     project_number="<project number>"
   else
-    project_number="$(gcloud projects describe "$PROJECT" --format='value(projectNumber)')"
+    project_number="$("$GCLOUD" projects describe "$PROJECT" --format='value(projectNumber)')"
   fi
 fi
 pubsub_agent="serviceAccount:service-${project_number}@gcp-sa-pubsub.iam.gserviceaccount.com"
 
 # Pub/Sub's own agent must be able to acknowledge the message it moves to the dead-letter topic
 # (publisher on that topic is granted by Terraform / below).
-run gcloud pubsub topics add-iam-policy-binding "$DEAD_LETTER_TOPIC" --project="$PROJECT" \
+run "$GCLOUD" pubsub topics add-iam-policy-binding "$DEAD_LETTER_TOPIC" --project="$PROJECT" \
   --member="$pubsub_agent" --role=roles/pubsub.publisher --quiet
-run gcloud pubsub subscriptions add-iam-policy-binding "$subscription" --project="$PROJECT" \
+run "$GCLOUD" pubsub subscriptions add-iam-policy-binding "$subscription" --project="$PROJECT" \
   --member="$pubsub_agent" --role=roles/pubsub.subscriber --quiet
-run gcloud pubsub subscriptions update "$subscription" --project="$PROJECT" \
+run "$GCLOUD" pubsub subscriptions update "$subscription" --project="$PROJECT" \
   --dead-letter-topic="$DEAD_LETTER_TOPIC" --max-delivery-attempts="$MAX_DELIVERIES" \
   --min-retry-delay=10s --max-retry-delay=600s --quiet
