@@ -79,6 +79,11 @@ def load_private_key(pem: Any) -> Any:
 
 def check_service_account(credential: Credential, config: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """Return the parsed key file when every field is as Google issues it."""
+    return checked_service_account(credential, config, settings)[0]
+
+
+def checked_service_account(credential: Credential, config: dict[str, Any], settings: Settings) -> tuple[dict[str, Any], Any]:
+    """(parsed key file, loaded RSA private key) when every field is as Google issues it."""
     info = load_service_account(credential)
     if info.get("type") != "service_account":
         raise _bad("type")
@@ -97,11 +102,11 @@ def check_service_account(credential: Credential, config: dict[str, Any], settin
         raise _bad("token_uri")
     if "universe_domain" in info and info["universe_domain"] != "googleapis.com":
         raise _bad("universe_domain")
-    load_private_key(info.get("private_key"))
+    private_key = load_private_key(info.get("private_key"))
     table = config.get("billing_export_table")
     if table is not None and (not isinstance(table, str) or not BILLING_TABLE.fullmatch(table)):
         raise BadRequestError("Field 'config.billing_export_table' is invalid")
-    return info
+    return info, private_key
 
 
 def canonical(info: dict[str, Any]) -> str:
