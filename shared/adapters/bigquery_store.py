@@ -187,9 +187,10 @@ class BigQueryStore:
     # -- orgs -----------------------------------------------------------------------------
 
     def create_org(self, org: Org) -> None:
+        # Constants (not S.columns) in ON: BigQuery prunes clustered blocks only on constants.
         sql = f"""
             MERGE {self._t("org_api_keys")} T
-            USING (SELECT @org AS org_slug) S ON T.org_slug = S.org_slug
+            USING (SELECT @org AS org_slug) S ON T.org_slug = @org
             WHEN NOT MATCHED THEN INSERT (org_slug, api_key_id, api_key_hash, created_at)
               VALUES (@org, @key_id, @key_hash, @created_at)"""
         _, affected = self._query(
@@ -271,7 +272,7 @@ class BigQueryStore:
         sql = f"""
             MERGE {self._t("org_integrations")} T
             USING (SELECT @org AS org_slug, @provider AS provider) S
-            ON T.org_slug = S.org_slug AND T.provider = S.provider
+            ON T.org_slug = @org AND T.provider = @provider
             WHEN NOT MATCHED THEN INSERT ({INTEGRATION_COLUMNS})
               VALUES (@org, @provider, @category, @name, @status, @status_code, @status_message, @config,
                       @credential_id, @credential_version, @fingerprint, @hint, @credential_created_at,
@@ -319,7 +320,7 @@ class BigQueryStore:
         sql = f"""
             MERGE {self._t("org_credentials")} T
             USING (SELECT @org AS org_slug, @provider AS provider, @credential_id AS credential_id) S
-            ON T.org_slug = S.org_slug AND T.provider = S.provider AND T.credential_id = S.credential_id
+            ON T.org_slug = @org AND T.provider = @provider AND T.credential_id = @credential_id
             WHEN NOT MATCHED THEN INSERT ({CREDENTIAL_COLUMNS})
               VALUES (@org, @provider, @credential_id, @version, FROM_BASE64(@ciphertext), @key_version,
                       @fingerprint, @hint, @created_at)"""
