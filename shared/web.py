@@ -91,7 +91,12 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 
 
 def error_response(error: IntegrationsError, extra_headers: dict[str, str] | None = None):
-    return json_response(error.status, error_body(error), {**error.headers, **(extra_headers or {})})
+    return json_response(_error_status(error), error_body(error), {**error.headers, **(extra_headers or {})})
+
+
+def _error_status(error: IntegrationsError) -> int:
+    # Provider verdicts (catalogue status 200) are statuses, never request errors.
+    return error.status if error.status >= 400 else 400
 
 
 def _cors_headers(request: Any, settings: Any, methods: list[str]) -> dict[str, str]:
@@ -154,8 +159,8 @@ def handle(name: str, handler: Handler, request: Any, *, service_factory: Callab
         status, payload = handler(service, actor, Call(actor.org, params.get("provider"), body, dict(request.args)))
         return json_response(status, payload, cors)
     except IntegrationsError as error:
-        status = error.status if error.code not in ("invalid_credentials", "missing_permissions") else 400
-        if error.status >= 500:
+        status = _error_status(error)
+        if status >= 500:
             log.warning("request failed", extra={"fields": {"code": error.code}})
         return error_response(error, cors)
     except Exception as exc:  # never leak a third-party message: it may hold request data
