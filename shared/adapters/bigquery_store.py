@@ -166,6 +166,9 @@ class BigQueryStore:
 
         return self._retrying(run)
 
+    def close(self) -> None:
+        self.client.close()
+
     # -- schema ---------------------------------------------------------------------------
 
     def init_store(self) -> None:

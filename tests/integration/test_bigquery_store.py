@@ -142,10 +142,9 @@ def test_tables_match_the_schema_files_and_are_clustered(bq_store: BigQueryStore
     for name in TABLES:
         table = bq_store.client.get_table(f"{PROJECT}.{bq_store.dataset}.{name}")
         expected = json.loads((SCHEMA_DIR / f"{name}.json").read_text())
-        assert [(f.name, f.field_type, f.mode) for f in table.schema] == [
-            (c["name"], {"INT64": "INTEGER"}.get(c["type"], c["type"]), c["mode"]) for c in expected
-        ] or [(f.name, f.field_type, f.mode) for f in table.schema] == [
-            (c["name"], c["type"], c["mode"]) for c in expected
+        legacy = {"INT64": "INTEGER"}  # the API may answer with the legacy type names
+        assert [(f.name, legacy.get(f.field_type, f.field_type), f.mode) for f in table.schema] == [
+            (c["name"], legacy.get(c["type"], c["type"]), c["mode"]) for c in expected
         ]
         assert table.clustering_fields == CLUSTERING[name]
         columns = {c["name"] for c in expected}
@@ -209,3 +208,19 @@ def test_importing_the_adapter_does_not_import_the_client_library():
         "assert 'google.cloud.bigquery' not in sys.modules, 'eager import'\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=60)
+
+
+def test_expired_attempts_are_swept_and_the_gate_row_is_never_counted(bq_store: BigQueryStore, monkeypatch):
+    import shared.adapters.bigquery_store as module
+
+    monkeypatch.setattr(module, "SWEEP_ONE_IN", 1)  # sweep on every call
+    assert [bq_store.try_record_attempt("acme", "gcp", T0, 60, 2) for _ in range(3)] == [True, True, False]
+    later = T0 + timedelta(seconds=61)
+    assert [bq_store.try_record_attempt("acme", "gcp", later, 60, 2) for _ in range(3)] == [True, True, False]
+
+    rows = list(bq_store.client.query(
+        f"SELECT attempt_id, `at` FROM `{PROJECT}.{bq_store.dataset}.validation_attempts` ORDER BY attempt_id"
+    ).result())
+    attempts = [r for r in rows if r["attempt_id"] != module.GATE_ID]
+    assert len(attempts) == 2 and all(r["at"] == later for r in attempts)  # the T0 ones are gone
+    assert [r["attempt_id"] for r in rows].count(module.GATE_ID) == 1
