@@ -331,10 +331,9 @@ class IntegrationService:
         existing = self._require(actor.org, provider.key)
         check_action("edit", existing.status)
         config = provider.validate_config(request.config) if request.has_config else existing.config
-        revalidate = (not provider.manual and config != existing.config
-                      and existing.status not in (Status.DISABLED,))
-        if revalidate:
-            self._count_attempt(actor.org, provider.key)
+        # A config change can change the verdict (e.g. the billing table): validate again.
+        # Not an "attempt" of the rate limit: API.md counts setup, rotate and validate only.
+        revalidate = not provider.manual and config != existing.config and existing.status is not Status.DISABLED
 
         def change(current: Integration | None) -> Integration:
             current = self._still(current, existing)
