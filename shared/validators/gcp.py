@@ -60,8 +60,8 @@ def bigquery_error(response: httpx.Response) -> tuple[str, str]:
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict):
         return "", ""
-    errors = error.get("errors") or [{}]
-    first = errors[0] if isinstance(errors[0], dict) else {}
+    errors = error.get("errors")
+    first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
     return str(first.get("reason") or error.get("status") or ""), str(error.get("message") or "")
 
 
@@ -127,6 +127,7 @@ class GcpValidator(HttpValidator):
             self._client, method, self.bigquery_url() + path, self.settings,
             headers={"authorization": f"Bearer {token}", "accept": "application/json"},
             provider="BigQuery", is_transient=bigquery_is_transient, json_payload=payload,
+            is_rate_limit=lambda r: r.status_code == 429 or bigquery_error(r)[0] == "rateLimitExceeded",
         )  # fmt: skip
         if outcome.result is not None:
             return outcome.result

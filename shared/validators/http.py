@@ -88,6 +88,7 @@ def request_with_retries(
     provider: str,
     is_transient: Callable[[httpx.Response], bool] = default_is_transient,
     retry_after: Callable[[httpx.Response], float | None] = header_retry_after,
+    is_rate_limit: Callable[[httpx.Response], bool] = lambda response: response.status_code == 429,
     json_payload: Any = None,
     form: Mapping[str, str] | None = None,
     sleep: Callable[[float], None] = time.sleep,
@@ -116,7 +117,7 @@ def request_with_retries(
             if not is_transient(response):
                 return Outcome(response, None, attempt + 1)
             status = response.status_code
-            if status == 429:
+            if is_rate_limit(response):
                 last_outcome, last_detail = "rate_limited", f"{provider} rate limit reached"
             else:
                 last_outcome, last_detail = "provider_unavailable", f"{provider} answered HTTP {status}"

@@ -119,3 +119,35 @@ def test_invalid_format_error_never_echoes_key(make_validator):
         with pytest.raises(InvalidFormatError) as info:
             make_validator(provider).check_format(api_key(bad), {})
         assert bad not in str(info.value) and bad[:-1] not in repr(info.value)
+
+
+@pytest.fixture(scope="module")
+def interpreters():
+    from shared.validators.anthropic import AnthropicValidator
+    from shared.validators.gemini import GeminiValidator
+    from shared.validators.openai import OpenAIValidator
+
+    made = (OpenAIValidator(Settings()), AnthropicValidator(Settings()), GeminiValidator(Settings()))
+    yield made
+    for validator in made:
+        validator.close()
+
+
+@pytest.mark.parametrize("body", [b"", b"<html>Bad Gateway</html>", b"[]", b'{"error": "text"}', b'{"error": {"details": "x", "errors": {}}}'])
+@pytest.mark.parametrize("status", [200, 400, 401, 402, 403, 404, 418])
+def test_odd_bodies_never_raise(interpreters, body, status):
+    """Whatever a provider (or a proxy in front of it) sends, validate maps it to an outcome."""
+    import httpx
+
+    from shared.validators.gcp import bigquery_error
+
+    openai, anthropic, gemini = interpreters
+    response = httpx.Response(status, content=body)
+    outcomes = {
+        openai.interpret(response, api_key(openai_key())).outcome,
+        anthropic.interpret(response, api_key(anthropic_key())).outcome,
+        gemini.interpret(response).outcome,
+    }
+    assert outcomes <= {"valid", "invalid_credentials", "missing_permissions", "provider_unavailable"}
+    assert (200 in (status,)) == ("valid" in outcomes)
+    assert isinstance(bigquery_error(response), tuple)

@@ -63,7 +63,7 @@ def test_answers_map_to_outcomes(provider_servers, make_validator, scenario, out
 @pytest.mark.parametrize(
     ("scenario", "outcome", "server"),
     [("token_unavailable", "provider_unavailable", "google_token"), ("bq_unavailable", "provider_unavailable", "bigquery"),
-     ("bq_rate_limited", "provider_unavailable", "bigquery")],
+     ("bq_rate_limited", "rate_limited", "bigquery")],
 )
 def test_transient_failures_are_retried_then_reported(provider_servers, make_validator, scenario, outcome, server):
     info = provider_servers.gcp_service_account(scenario)
