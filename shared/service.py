@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 ORG_SLUG_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 CAS_ATTEMPTS = 25
 ORPHAN_AGE = timedelta(minutes=15)
+REVALIDATION_CONCURRENCY = 4
 QUEUE_FAILED = "Validation could not be queued: call validate to retry"
 SYSTEM = "system"
 
@@ -403,28 +404,45 @@ class IntegrationService:
     def revalidate_all(self) -> str:
         """The daily job: check every active integration again, with bounded concurrency.
 
-        A key the provider now rejects becomes `expired`; transient failures leave the
-        status alone (recorded as status_message) for the next run.
+        A key the provider now rejects becomes `expired`. A transient failure (after the
+        validator's own retries) leaves the status alone, records the message, and counts
+        toward one more pass at the end of this run; what still fails waits for the next run.
         """
         from concurrent.futures import ThreadPoolExecutor
 
-        items = [i for i in self.store.list_integrations_by_status(Status.ACTIVE.value)
-                 if not self.registry.get(i.provider).manual]
-
-        def one(item: Integration) -> str:
+        def check(item: Integration) -> str:
             try:
                 bind(org=item.org, provider=item.provider)
-                after = self._validate_stored(item, "current", SYSTEM, inline=True, action="revalidate")
-                return after.status.value
+                current = self.store.get_integration(item.org, item.provider)
+                if current is None or current.status is not Status.ACTIVE:
+                    return "skipped"
+                after, result = self._check(current, self._decrypt(current, "current"), "current", SYSTEM,
+                                            inline=True, action="revalidate")
+                return "transient" if result is not None and result.transient else after.status.value
             except Exception:  # one bad integration never stops the run
                 log.exception("revalidation failed")
                 return "failed"
 
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            results = list(pool.map(one, items))
+        def run(items: list[Integration]) -> list[str]:
+            with ThreadPoolExecutor(max_workers=REVALIDATION_CONCURRENCY) as pool:
+                return list(pool.map(check, items))
+
+        items = [i for i in self.store.list_integrations_by_status(Status.ACTIVE.value) if self._has_key(i)]
+        results = run(items)
+        retry = [item for item, outcome in zip(items, results) if outcome == "transient"]
+        if retry:
+            time.sleep(min(self.settings.provider_backoff_seconds * 4, 10))
+            for item, outcome in zip(retry, run(retry)):
+                results[items.index(item)] = outcome
         summary = {s: results.count(s) for s in sorted(set(results))}
         log.info("revalidation done", extra={"fields": {"checked": len(items), "results": summary}})
         return f"revalidated {len(items)}: {json.dumps(summary, sort_keys=True)}"
+
+    def _has_key(self, item: Integration) -> bool:
+        try:
+            return not self.registry.get(item.provider).manual
+        except IntegrationsError:  # a provider removed from the registry: nothing to call
+            return False
 
     # -- decryption for the cost pipelines (never over HTTP) ----------------------------------
 
