@@ -112,7 +112,8 @@ def _cors_headers(request: Any, settings: Any, methods: list[str]) -> dict[str, 
     }
 
 
-def _read_json(request: Any) -> Any:
+def _read_body(request: Any) -> bytes:
+    """The raw body, refused early when too large (413) or not JSON (415)."""
     length = request.content_length
     if length is not None and length > MAX_BODY:
         raise IntegrationsError(code="payload_too_large")
@@ -122,6 +123,10 @@ def _read_json(request: Any) -> Any:
     mimetype = (request.mimetype or "").lower()
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise IntegrationsError(code="unsupported_media_type")
+    return raw
+
+
+def _parse_json(raw: bytes) -> Any:
     try:
         return json.loads(raw.decode("utf-8")) if raw.strip() else None
     except (ValueError, UnicodeDecodeError):
@@ -152,9 +157,10 @@ def handle(name: str, handler: Handler, request: Any, *, service_factory: Callab
         route_method, _, takes_body = ROUTES[name]
         if method != route_method:
             raise IntegrationsError(code="method_not_allowed", headers={"Allow": ", ".join(allowed_methods(names))})
-        body = _read_json(request) if takes_body else None
+        raw = _read_body(request) if takes_body else None
         service = (service_factory or get_service)()
         actor = service.authenticate(request.headers.get("X-API-Key"), params["org"])
+        body = _parse_json(raw) if takes_body else None
         bind(org=actor.org, provider=params.get("provider"))
         status, payload = handler(service, actor, Call(actor.org, params.get("provider"), body, dict(request.args)))
         return json_response(status, payload, cors)
