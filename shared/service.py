@@ -756,7 +756,7 @@ class IntegrationService:
             if isinstance(raw, str):
                 try:
                     raw = json.loads(raw)
-                except ValueError:
+                except (ValueError, RecursionError):
                     raise InvalidFormatError() from None
             if not isinstance(raw, dict):
                 raise InvalidFormatError()

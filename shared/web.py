@@ -129,7 +129,7 @@ def _read_body(request: Any) -> bytes:
 def _parse_json(raw: bytes) -> Any:
     try:
         return json.loads(raw.decode("utf-8")) if raw.strip() else None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
         raise BadRequestError("Request body is not valid JSON") from None
 
 

@@ -353,8 +353,6 @@ def test_error_message_never_repeats_the_input(service_env, api_key) -> None:
         assert canary[-12:] not in response.get_data(as_text=True)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: shared/web.py _read_json (line 132) catches only ValueError/"
-                   "UnicodeDecodeError; json.loads raises RecursionError on deeply nested JSON, answered 500")
 @pytest.mark.parametrize("provider,template", [
     ("openai", '{"credential": %s}'),
     ("slack", '{"config": {"plan": %s}}'),
@@ -366,9 +364,6 @@ def test_deeply_nested_json_body_is_400_not_500(service_env, api_key, provider: 
     assert_error(response, 400, "bad_request", "Request body is not valid JSON")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: shared/service.py _parse_credential (line 759) catches only "
-                   "ValueError around json.loads of a gcp credential string; deep nesting raises RecursionError, "
-                   "answered 500")
 def test_deeply_nested_service_account_string_is_invalid_format(service_env, api_key) -> None:
     body = json.dumps({"credential": "[" * 20000 + "]" * 20000})
     response = client("setup_integration").post(f"{BASE}/{ORG}/gcp/setup", data=body.encode(),
