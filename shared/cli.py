@@ -33,6 +33,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         endpoint = f"http://127.0.0.1:{settings.port}{VALIDATOR_PATH}"
         service.queue.ensure_topic()
         service.queue.ensure_push_subscription(f"{settings.pubsub_topic}-local-push", endpoint)
+        ensure_status_topic = getattr(service.status_events, "ensure_topic", None)
+        if ensure_status_topic:  # else every status event would be dropped (topic not found)
+            ensure_status_topic()
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
 
     def ready() -> None:

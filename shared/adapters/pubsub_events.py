@@ -16,6 +16,17 @@ class PubSubStatusEvents:
         self._topic = self._client.topic_path(project, topic)
         self._timeout = timeout
 
+    def ensure_topic(self) -> None:
+        """Create the topic unless it exists (local emulator set-up; Terraform in production)."""
+        from google.api_core import exceptions
+
+        try:
+            self._client.create_topic(name=self._topic, timeout=self._timeout)
+        except exceptions.AlreadyExists:
+            pass
+        except exceptions.GoogleAPICallError as exc:
+            raise QueueError(f"Could not create the status events topic ({type(exc).__name__})") from exc
+
     def __call__(self, event: dict[str, Any]) -> None:
         data = json.dumps(event, sort_keys=True).encode()
         attributes = {k: str(event[k]) for k in ("org", "provider", "from", "to") if event.get(k)}

@@ -10,7 +10,10 @@ import json
 
 import pytest
 
-from tests.support.live_service import LiveService
+from tests.support.bqemulator import PROJECT, bq_emulator  # noqa: F401 (fixture)
+from tests.support.kms_server import KmsStandIn
+from tests.support.live_service import GoogleBackends, LiveService
+from tests.support.pubsub_emulator import pubsub_emulator  # noqa: F401 (fixture)
 from tests.support.openapi import assert_conforms
 from tests.support.provider_servers import (
     ProviderServers,
@@ -35,12 +38,33 @@ def providers():
     servers.stop()
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory, providers):
-    service = LiveService(tmp_path_factory.mktemp("e2e"), providers, VALIDATION_RATE_LIMIT=f"{LIMIT}/600",
-                          CORS_ORIGINS="https://app.example.com").start()
-    yield service
-    service.stop()
+@pytest.fixture(scope="module", params=["embedded", "google"])
+def live(request, tmp_path_factory, providers):
+    """The service on the embedded defaults, then on BigQuery + Cloud KMS + Pub/Sub (emulators).
+
+    Every test below runs once per backend; pytest runs all of one backend's tests first.
+    """
+    settings = {"VALIDATION_RATE_LIMIT": f"{LIMIT}/600", "CORS_ORIGINS": "https://app.example.com"}
+    workdir = tmp_path_factory.mktemp(f"e2e-{request.param}")
+    if request.param == "embedded":
+        service = LiveService(workdir, providers, **settings).start()
+        yield service
+        service.stop()
+        return
+    bq_url, pubsub_host = request.getfixturevalue("bq_emulator"), request.getfixturevalue("pubsub_emulator")
+    with KmsStandIn() as kms:
+        google = GoogleBackends(bq_url, pubsub_host, kms, PROJECT)
+        service = LiveService(workdir, providers, google=google, **settings)
+        try:
+            service.start()
+            yield service
+        finally:
+            service.stop()
+            google.cleanup()
+        # The canary search ran over what the emulators held; make sure it was not empty.
+        if google.counts:
+            assert google.counts["org_credentials"] > 0 and google.counts["audit_events"] > 0, google.counts
+            assert google.counts[google.topic] > 0 and google.counts[google.status_topic] > 0, google.counts
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +73,8 @@ def keys(live):
 
 
 @pytest.fixture(scope="module")
-def canaries():
-    return []
+def canaries(live):
+    return []  # one list per backend run
 
 
 @pytest.fixture
@@ -251,17 +275,12 @@ def test_saas_entry_is_active_at_once(api):
 
 
 def test_encryption_failure_stores_nothing(live, api, providers, canaries):
-    keyring = live.data_dir / "keyring.json"
-    original = keyring.read_bytes()
-    keyring.write_bytes(b"{ corrupted")
-    try:
+    with live.break_encryption():  # local keyring corrupted, or Cloud KMS refusing every call
         key = providers.anthropic.set(anthropic_key(), "valid")
         canaries.append(key)
         api.error("POST", f"/{ORG}/cursor/setup", 202 and 400, "bad_request", json={})
         api.error("POST", f"/{ORG}/anthropic/setup", 502, "encryption_failed", "Credential encryption failed",
                   json={"credential": key})
-    finally:
-        keyring.write_bytes(original)
     body = api.call("GET", f"/{ORG}/anthropic", 200)
     assert body["credential"]["fingerprint"] != __import__("hashlib").sha256(key.encode()).hexdigest()[:8]
 
