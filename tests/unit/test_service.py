@@ -478,6 +478,41 @@ def test_rotation_that_succeeds_swaps_and_destroys_the_old_ciphertext(world: Wor
     assert world.service.decrypt_for_pipeline(ORG, "openai", "test").value == new
 
 
+def test_setup_during_a_staged_rotation_replaces_both(world: World) -> None:
+    world.active("openai")
+    world.service.rotate(world.actor, "openai", {"credential": world.key("openai")})
+    assert len(world.credential_rows()) == 2
+    new = world.key("openai")
+    view = world.setup("openai", new)
+    # Version 2 was staged but never took effect: the replacement takes version 2.
+    assert view["rotation"] is None and view["credential"]["version"] == 2 and view["status"] == "pending"
+    [row] = world.credential_rows()
+    assert row.version == 2 and row.fingerprint == hashlib.sha256(new.encode()).hexdigest()
+
+
+def test_validate_during_a_staged_rotation_checks_the_new_credential(world: World) -> None:
+    world.active("openai")
+    new = world.key("openai")
+    world.service.rotate(world.actor, "openai", {"credential": new})
+    view = world.service.validate(world.actor, "openai")
+    assert view["rotation"] is None and view["credential"]["version"] == 2
+    assert view["credential"]["fingerprint"] == fingerprint(new)
+    # The queued message for the rotation, delivered late, names a credential already settled.
+    calls = world.servers.openai.count("/models")
+    assert world.deliver_last().startswith("ignored")
+    assert world.servers.openai.count("/models") == calls
+
+
+def test_a_rotation_message_for_a_disabled_integration_is_ignored(world: World) -> None:
+    world.active("openai")
+    world.service.rotate(world.actor, "openai", {"credential": world.key("openai")})
+    world.service.disable(world.actor, "openai")
+    assert world.deliver_last().startswith("ignored")
+    view = world.get()
+    assert view["status"] == "disabled" and view["credential"]["version"] == 1
+    assert world.servers.openai.count("/models") == 1  # only the first setup's check
+
+
 def test_rotate_wait_answers_the_final_state(world: World) -> None:
     world.active("openai")
     new = world.key("openai")
