@@ -121,7 +121,9 @@ class Registry:
 
 
 def load_registry(path: Path | None = None) -> Registry:
-    raw = yaml.safe_load((path or CONFIG_DIR / "providers.yml").read_text())
+    # libyaml when present: the same safe loading, ~10 ms less on every cold start.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    raw = yaml.load((path or CONFIG_DIR / "providers.yml").read_text(), Loader=loader)  # noqa: S506 - a safe loader
     providers: dict[str, Provider] = {}
     for key, spec in raw["providers"].items():
         if spec["category"] not in CATEGORIES:

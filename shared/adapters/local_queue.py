@@ -16,12 +16,14 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-
-import httpx
+from typing import TYPE_CHECKING
 
 from ..domain.errors import QueueError
 from ..domain.models import ValidationMessage, utcnow
 from .cloudevents import pubsub_cloudevent_http
+
+if TYPE_CHECKING:
+    import httpx  # imported on first publish: a function that only reads never pays for it (cold start)
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +129,8 @@ class LocalQueue:
     def _start_worker(self) -> None:
         """Called with the lock held: one worker, started on first use."""
         if self._worker is None:
+            import httpx
+
             self._client = httpx.Client(timeout=self._timeout, transport=self._transport)
             self._worker = threading.Thread(target=self._run, name="local-validation-queue", daemon=True)
             self._worker.start()
@@ -179,6 +183,8 @@ class LocalQueue:
             topic=self._topic,
         )
         assert self._client is not None
+        import httpx
+
         try:
             response = self._client.post(self._url, headers=headers, content=body)
         except httpx.HTTPError as exc:
