@@ -16,6 +16,7 @@ import json
 import logging
 import random
 import secrets
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -324,6 +325,8 @@ class IntegrationService:
         self._audit(item, "enable", actor.key_id, "ok", _fp(item), {})
         if not provider.manual:
             item = self._enqueue(item, item.credential.credential_id, item.credential.version)
+            if item.rotation and item.rotation.status != "failed":  # its message was dropped while disabled
+                item = self._enqueue(item, item.rotation.credential_id, item.rotation.version)
         return integration_view(item)
 
     def edit(self, actor: Actor, provider_key: str, body: Any) -> dict[str, Any]:
@@ -776,7 +779,7 @@ class IntegrationService:
     def _audit(self, item: Integration, action: str, actor: str, outcome: str, fingerprint: str | None,
                details: dict[str, Any]) -> None:
         self.store.append_event(Event(
-            id=f"{int(self.clock().timestamp() * 1000):013d}-{uuid.uuid4().hex[:12]}", org=item.org,
+            id=_event_id(), org=item.org,
             provider=item.provider, at=self.clock(), action=action, actor=actor, outcome=outcome,
             fingerprint=fingerprint[:8] if fingerprint else None, details=details))
 
@@ -787,7 +790,7 @@ class IntegrationService:
                  "message": message, "at": self.clock().isoformat()}
         log.info("status changed", extra={"fields": {"from": before.value, "to": after.value}})
         _quietly(self.store.append_event, Event(
-            id=f"{int(self.clock().timestamp() * 1000):013d}-{uuid.uuid4().hex[:12]}", org=item.org,
+            id=_event_id(), org=item.org,
             provider=item.provider, at=self.clock(), action="status_change", actor=SYSTEM, outcome="ok",
             fingerprint=(_fp(item) or "")[:8] or None, details={"from": before.value, "to": after.value, "message": message}))
         if self.status_events is not None:
@@ -801,6 +804,20 @@ class _Stale(IntegrationsError):
 
     def __init__(self) -> None:
         super().__init__("The credential changed while it was being validated")
+
+
+_id_lock = threading.Lock()
+_last_id_ns = 0
+
+
+def _event_id() -> str:
+    """Grows with time, strictly within a process, so events of one millisecond keep their
+    order (the list is sorted by (at, id)); the random tail keeps ids unique across processes."""
+    global _last_id_ns
+    with _id_lock:
+        _last_id_ns = max(_last_id_ns + 1, time.time_ns())
+        stamp = _last_id_ns
+    return f"{stamp:020d}-{uuid.uuid4().hex[:8]}"
 
 
 def _result_message(result: ValidationResult) -> str:

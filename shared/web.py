@@ -54,14 +54,17 @@ class Call:
 Handler = Callable[[Any, Any, Call], tuple[int, Any]]
 
 
-def _relative(path: str) -> str:
-    return path[len(BASE_PATH):] if path == BASE_PATH or path.startswith(BASE_PATH + "/") else path
+def _relative(path: str) -> str | None:
+    """The path below BASE_PATH, or None: the gateway forwards full public paths to each function."""
+    return path[len(BASE_PATH):] if path.startswith(BASE_PATH + "/") else None
 
 
 def match(path: str) -> tuple[dict[str, str | None], list[str]]:
     """Path parameters and the function names whose pattern the path matches."""
     rel = _relative(path)
     names, params = [], {}
+    if rel is None:
+        return params, names
     for name, pattern in _COMPILED.items():
         m = pattern.fullmatch(rel)
         if m:

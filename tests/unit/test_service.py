@@ -957,7 +957,7 @@ def test_events_newest_first_with_pagination(world: World) -> None:
     assert everything["next_cursor"] is None
     events = everything["events"]
     assert len(events) >= 8
-    assert events[-1]["action"] in ("setup", "status_change")  # same millisecond: see the xfail below
+    assert events[-1]["action"] in ("setup", "status_change")
     assert [e["at"] for e in events] == sorted((e["at"] for e in events), reverse=True)
     assert {"setup", "validate", "disable", "enable", "edit", "status_change"} <= {e["action"] for e in events}
     assert all(e["actor"] in (world.actor.key_id, "system") for e in events)
@@ -974,9 +974,6 @@ def test_events_newest_first_with_pagination(world: World) -> None:
     assert key not in json.dumps(events)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: shared/service.py _audit/_status_changed event ids are "
-                   "'<ms timestamp>-<random hex>', so events written in the same millisecond are listed "
-                   "in random order, not newest first")
 def test_events_in_the_same_millisecond_are_still_newest_first(make_world) -> None:
     from datetime import datetime, timezone
 
