@@ -4,7 +4,10 @@ Why DML only: rows in the streaming buffer cannot be updated or deleted for up t
 90 minutes, and every row here is updated or deleted sooner or later.
 
 BigQuery has no unique keys and no row locks, so:
-- `insert_integration` is a MERGE ... WHEN NOT MATCHED THEN INSERT (0 rows -> ConflictError);
+- first-time inserts (`create_org`, `insert_integration`, `put_credential`) claim, then confirm
+  (see `_insert_once`): an insert-only statement never conflicts on BigQuery, so two writers
+  could both insert the same key; the confirm step is a mutating UPDATE that rewrites every
+  claim of the key, which BigQuery serializes, and only the first to commit confirms its row;
 - updates and deletes are compare-and-set on `revision` (0 rows -> ConflictError);
 - `try_record_attempt` runs one MERGE that updates a per-(org, provider) gate row and
   inserts the attempt only while the window holds fewer than `limit` attempts. Updating
@@ -41,6 +44,9 @@ CLUSTERING = {name: ["org_slug", "provider"] for name in TABLES} | {"org_api_key
 
 # A reserved attempt id: the row every try_record_attempt of one org/provider updates.
 GATE_ID = "__gate__"
+# Unconfirmed first inserts (claims) carry a marker no reader matches: a negative revision
+# (integrations), or this prefix on api_key_id (orgs) / key_version (credentials).
+CLAIM_PREFIX = "claim:"
 # Expired attempts are swept by about one call in this many (cheap, and bounded growth).
 SWEEP_ONE_IN = 16
 
@@ -57,6 +63,11 @@ INTEGRATION_COLUMNS = (
 )
 CREDENTIAL_COLUMNS = "org_slug, provider, credential_id, version, ciphertext, key_version, fingerprint, hint, created_at"
 EVENT_COLUMNS = "event_id, org_slug, provider, `at`, action, actor, outcome, fingerprint, details"
+# What tells a confirmed row from an unconfirmed claim (see BigQueryStore._insert_once).
+INTEGRATION_CONFIRMED = "revision > 0"
+ORG_CONFIRMED = f"NOT STARTS_WITH(api_key_id, '{CLAIM_PREFIX}')"
+CREDENTIAL_CONFIRMED = f"NOT STARTS_WITH(key_version, '{CLAIM_PREFIX}')"
+CREDENTIAL_KEY = "org_slug = @org AND provider = @provider AND credential_id = @credential_id"
 
 
 def load_schema(table: str) -> list[dict[str, str]]:
@@ -84,6 +95,14 @@ def _b64(data: bytes) -> str:
     # BYTES travel as base64 STRING parameters decoded by FROM_BASE64 in SQL: correct on
     # BigQuery, and the emulator would otherwise store a BYTES parameter's base64 text.
     return base64.b64encode(data).decode("ascii")
+
+
+def _claim_text() -> str:
+    return CLAIM_PREFIX + uuid.uuid4().hex
+
+
+def _param_type(value: Any) -> str:
+    return "INT64" if isinstance(value, int) else "STRING"
 
 
 def is_concurrent_update(exc: BaseException) -> bool:
@@ -169,6 +188,65 @@ class BigQueryStore:
     def close(self) -> None:
         self.client.close()
 
+    def _insert_once(
+        self,
+        table: str,
+        key: str,
+        params: list[Any],
+        claim_sql: str,
+        row_params: list[Any],
+        *,
+        column: str,
+        claim: Any,
+        confirmed: Any,
+        is_confirmed: str,
+        what: str,
+    ) -> None:
+        """Insert one row per key, correct under concurrent writers on real BigQuery.
+
+        `key` is the SQL predicate naming the key (its parameters: `params`); `row_params`
+        are the claim statement's, which gets `@claim` added.
+
+        1. Claim: `claim_sql` inserts the row with `column = @claim` (a value no reader
+           matches) unless a confirmed row exists; nothing inserted -> ConflictError.
+           Insert-only statements never conflict, so several claims of a key can exist.
+        2. Confirm: one UPDATE rewrites *every* claim of the key, setting `column` to the
+           real value on this writer's claim only if no confirmed row is in its snapshot.
+           Every writer's confirm rewrites the first committed claim, so two confirms that
+           both see no confirmed row touch a common row and BigQuery fails one of them
+           ("concurrent update"; rerun by `_retrying` on a fresh snapshot): at most one
+           claim is ever confirmed.
+        3. Check: this writer's claim still unconfirmed -> it lost: delete it, ConflictError.
+        A writer that dies between 1 and 3 leaves an unconfirmed claim that no reader sees
+        and no other writer confirms.
+        """
+        t = self._t(table)
+        marker = [self._p("claim", _param_type(claim), claim)]
+        _, claimed = self._query(claim_sql, row_params + marker)
+        if claimed == 0:
+            raise ConflictError(f"{what} already exists")
+        try:
+            self._query(
+                f"""UPDATE {t} SET {column} = IF({column} = @claim AND NOT EXISTS (
+                        SELECT 1 FROM {t} WHERE {key} AND {is_confirmed}), @confirmed, {column})
+                    WHERE {key} AND NOT ({is_confirmed})""",
+                params + marker + [self._p("confirmed", _param_type(confirmed), confirmed)],
+            )
+            rows, _ = self._query(f"SELECT COUNT(*) AS n FROM {t} WHERE {key} AND {column} = @claim", params + marker)
+        except BaseException:
+            self._drop_claim(t, key, column, params + marker)
+            raise
+        if rows and rows[0]["n"]:
+            self._drop_claim(t, key, column, params + marker)
+            raise ConflictError(f"{what} already exists")
+
+    def _drop_claim(self, t: str, key: str, column: str, params: list[Any]) -> None:
+        """Delete this writer's unconfirmed claim; best effort (readers never see a claim)."""
+        try:
+            self._query(f"DELETE FROM {t} WHERE {key} AND {column} = @claim", params)
+        except Exception:  # noqa: BLE001 - a leftover claim is invisible and never confirmed
+            log.warning("could not delete an unconfirmed claim row; it is invisible to readers")
+
     # -- schema ---------------------------------------------------------------------------
 
     def init_store(self) -> None:
@@ -193,31 +271,31 @@ class BigQueryStore:
         # Constants (not S.columns) in ON: BigQuery prunes clustered blocks only on constants.
         sql = f"""
             MERGE {self._t("org_api_keys")} T
-            USING (SELECT @org AS org_slug) S ON T.org_slug = @org
+            USING (SELECT @org AS org_slug) S ON T.org_slug = @org AND {ORG_CONFIRMED}
             WHEN NOT MATCHED THEN INSERT (org_slug, api_key_id, api_key_hash, created_at)
-              VALUES (@org, @key_id, @key_hash, @created_at)"""
-        _, affected = self._query(
-            sql,
-            [
-                self._p("org", "STRING", org.slug),
-                self._p("key_id", "STRING", org.api_key_id),
-                self._p("key_hash", "STRING", org.api_key_hash),
-                self._p("created_at", "TIMESTAMP", _ms(org.created_at)),
-            ],
-        )
-        if affected == 0:
-            raise ConflictError("Organization already exists")
+              VALUES (@org, @claim, @key_hash, @created_at)"""
+        org_param = self._p("org", "STRING", org.slug)
+        row = [
+            org_param,
+            self._p("key_hash", "STRING", org.api_key_hash),
+            self._p("created_at", "TIMESTAMP", _ms(org.created_at)),
+        ]
+        self._insert_once("org_api_keys", "org_slug = @org", [org_param], sql, row, column="api_key_id",
+                          claim=_claim_text(), confirmed=org.api_key_id, is_confirmed=ORG_CONFIRMED,
+                          what="Organization")
 
     def get_org(self, slug: str) -> Org | None:
         rows, _ = self._query(
-            f"SELECT * FROM {self._t('org_api_keys')} WHERE org_slug = @org ORDER BY created_at LIMIT 1",
+            f"SELECT * FROM {self._t('org_api_keys')} WHERE org_slug = @org AND {ORG_CONFIRMED} "
+            "ORDER BY created_at LIMIT 1",
             [self._p("org", "STRING", slug)],
         )
         return _org(rows[0]) if rows else None
 
     def find_org_by_key_hash(self, key_hash: str) -> Org | None:
         rows, _ = self._query(
-            f"SELECT * FROM {self._t('org_api_keys')} WHERE api_key_hash = @hash ORDER BY created_at LIMIT 1",
+            f"SELECT * FROM {self._t('org_api_keys')} WHERE api_key_hash = @hash AND {ORG_CONFIRMED} "
+            "ORDER BY created_at LIMIT 1",
             [self._p("hash", "STRING", key_hash)],
         )
         return _org(rows[0]) if rows else None
@@ -250,14 +328,16 @@ class BigQueryStore:
 
     def get_integration(self, org: str, provider: str) -> Integration | None:
         rows, _ = self._query(
-            f"SELECT * FROM {self._t('org_integrations')} WHERE org_slug = @org AND provider = @provider",
+            f"SELECT * FROM {self._t('org_integrations')} "
+            f"WHERE org_slug = @org AND provider = @provider AND {INTEGRATION_CONFIRMED}",
             [self._p("org", "STRING", org), self._p("provider", "STRING", provider)],
         )
         return _integration(rows[0]) if rows else None
 
     def list_integrations(self, org: str) -> list[Integration]:
         rows, _ = self._query(
-            f"SELECT * FROM {self._t('org_integrations')} WHERE org_slug = @org ORDER BY provider",
+            f"SELECT * FROM {self._t('org_integrations')} WHERE org_slug = @org AND {INTEGRATION_CONFIRMED} "
+            "ORDER BY provider",
             [self._p("org", "STRING", org)],
         )
         return [_integration(r) for r in rows]
@@ -265,7 +345,8 @@ class BigQueryStore:
     def list_integrations_by_status(self, status: str) -> list[Integration]:
         # Across orgs by design (the scheduler's revalidation sweep): no org filter possible.
         rows, _ = self._query(
-            f"SELECT * FROM {self._t('org_integrations')} WHERE status = @status ORDER BY org_slug, provider",
+            f"SELECT * FROM {self._t('org_integrations')} WHERE status = @status AND {INTEGRATION_CONFIRMED} "
+            "ORDER BY org_slug, provider",
             [self._p("status", "STRING", Status(status).value)],
         )
         return [_integration(r) for r in rows]
@@ -275,14 +356,18 @@ class BigQueryStore:
         sql = f"""
             MERGE {self._t("org_integrations")} T
             USING (SELECT @org AS org_slug, @provider AS provider) S
-            ON T.org_slug = @org AND T.provider = @provider
+            ON T.org_slug = @org AND T.provider = @provider AND {INTEGRATION_CONFIRMED}
             WHEN NOT MATCHED THEN INSERT ({INTEGRATION_COLUMNS})
               VALUES (@org, @provider, @category, @name, @status, @status_code, @status_message, @config,
                       @credential_id, @credential_version, @fingerprint, @hint, @credential_created_at,
-                      @rotation, @created_at, @updated_at, @last_validated_at, @revision)"""
-        _, affected = self._query(sql, self._integration_params(stored, 1))
-        if affected == 0:
-            raise ConflictError("Integration already exists")
+                      @rotation, @created_at, @updated_at, @last_validated_at, @claim)"""
+        row = [p for p in self._integration_params(stored, 1) if p.name != "revision"]
+        key = [self._p("org", "STRING", item.org), self._p("provider", "STRING", item.provider)]
+        # A claim's revision is negative: every reader and every CAS (revision = @expected >= 1) skips it.
+        claim = -random.randint(1, 2**62)
+        self._insert_once("org_integrations", "org_slug = @org AND provider = @provider", key, sql, row,
+                          column="revision", claim=claim, confirmed=1, is_confirmed=INTEGRATION_CONFIRMED,
+                          what="Integration")
         return stored
 
     def update_integration(self, item: Integration, expected_revision: int) -> Integration:
@@ -324,30 +409,29 @@ class BigQueryStore:
             MERGE {self._t("org_credentials")} T
             USING (SELECT @org AS org_slug, @provider AS provider, @credential_id AS credential_id) S
             ON T.org_slug = @org AND T.provider = @provider AND T.credential_id = @credential_id
+              AND {CREDENTIAL_CONFIRMED}
             WHEN NOT MATCHED THEN INSERT ({CREDENTIAL_COLUMNS})
-              VALUES (@org, @provider, @credential_id, @version, FROM_BASE64(@ciphertext), @key_version,
+              VALUES (@org, @provider, @credential_id, @version, FROM_BASE64(@ciphertext), @claim,
                       @fingerprint, @hint, @created_at)"""
-        _, affected = self._query(
-            sql,
-            [
-                p("org", "STRING", record.org),
-                p("provider", "STRING", record.provider),
-                p("credential_id", "STRING", record.credential_id),
-                p("version", "INT64", record.version),
-                p("ciphertext", "STRING", _b64(record.ciphertext)),
-                p("key_version", "STRING", record.key_version),
-                p("fingerprint", "STRING", record.fingerprint),
-                p("hint", "STRING", record.hint),
-                p("created_at", "TIMESTAMP", _ms(record.created_at)),
-            ],
-        )
-        if affected == 0:
-            raise ConflictError("Credential already exists")
+        key = [
+            p("org", "STRING", record.org),
+            p("provider", "STRING", record.provider),
+            p("credential_id", "STRING", record.credential_id),
+        ]
+        row = key + [
+            p("version", "INT64", record.version),
+            p("ciphertext", "STRING", _b64(record.ciphertext)),
+            p("fingerprint", "STRING", record.fingerprint),
+            p("hint", "STRING", record.hint),
+            p("created_at", "TIMESTAMP", _ms(record.created_at)),
+        ]
+        self._insert_once("org_credentials", CREDENTIAL_KEY, key, sql, row, column="key_version",
+                          claim=_claim_text(), confirmed=record.key_version, is_confirmed=CREDENTIAL_CONFIRMED,
+                          what="Credential")
 
     def get_credential(self, org: str, provider: str, credential_id: str) -> CredentialRecord | None:
         rows, _ = self._query(
-            f"SELECT * FROM {self._t('org_credentials')} "
-            "WHERE org_slug = @org AND provider = @provider AND credential_id = @credential_id",
+            f"SELECT * FROM {self._t('org_credentials')} WHERE {CREDENTIAL_KEY} AND {CREDENTIAL_CONFIRMED}",
             [
                 self._p("org", "STRING", org),
                 self._p("provider", "STRING", provider),
@@ -385,11 +469,11 @@ class BigQueryStore:
     def list_credentials(self, after: tuple[str, str, str] | None, limit: int) -> list[CredentialRecord]:
         # Keyset pagination across every org (the key-rotation rewrap job walks them all).
         params: list[Any] = []
-        where = ""
+        where = f"WHERE {CREDENTIAL_CONFIRMED}"
         if after is not None:
-            where = (
-                "WHERE org_slug > @a_org OR (org_slug = @a_org AND provider > @a_provider) "
-                "OR (org_slug = @a_org AND provider = @a_provider AND credential_id > @a_id)"
+            where += (
+                " AND (org_slug > @a_org OR (org_slug = @a_org AND provider > @a_provider) "
+                "OR (org_slug = @a_org AND provider = @a_provider AND credential_id > @a_id))"
             )
             params += [
                 self._p("a_org", "STRING", after[0]),
@@ -408,7 +492,7 @@ class BigQueryStore:
             f"""UPDATE {self._t("org_credentials")}
                 SET ciphertext = FROM_BASE64(@ciphertext), key_version = @key_version
                 WHERE org_slug = @org AND provider = @provider AND credential_id = @credential_id
-                  AND ciphertext = FROM_BASE64(@old)""",
+                  AND ciphertext = FROM_BASE64(@old) AND {CREDENTIAL_CONFIRMED}""",
             [
                 self._p("org", "STRING", record.org),
                 self._p("provider", "STRING", record.provider),
