@@ -132,8 +132,12 @@ class PubSubQueue:
             raise QueueError(f"Could not create the push subscription ({type(exc).__name__})") from exc
         return subscription_path
 
-    def close(self) -> None:
-        """Flush pending batches and stop the publisher's background thread."""
+    def close(self, timeout: float | None = None) -> None:
+        """Flush pending batches and stop the publisher's background thread.
+
+        `timeout` is accepted for the same call shape as LocalQueue.close; publish already
+        waits for every message's ack, so nothing is pending here.
+        """
         try:
             self._publisher.stop()
         except RuntimeError:  # already stopped
