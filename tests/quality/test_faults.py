@@ -1,0 +1,306 @@
+"""Faults, in process on real parts (SQLite file, local keyring or the Cloud KMS stand-in over
+gRPC, the fake providers over HTTP), with the failing part wrapped where a fault must be forced:
+
+- KMS failure: 502 encryption_failed and nothing stored;
+- store failure at any write of a setup or rotation: never an orphan credential, never an
+  integration pointing at a missing one, the previous state intact when the commit failed;
+- queue failure: pending with the documented status_message, and validate recovers it;
+- provider timeout: bounded wall time, Provider unavailable;
+- validator redelivery and stale messages: idempotent;
+- a crash between the credential write and the integration write: running again converges,
+  and the orphan is collected once older than the orphan age (the service's clock moved).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from shared.adapters.local_keyring import LocalKeyring
+from shared.adapters.sqlite_store import SqliteStore
+from shared.container import build_service
+from shared.domain.errors import EncryptionError, ProviderUnavailableError, QueueError, StoreError
+from shared.domain.models import ValidationMessage
+from shared.service import ORPHAN_AGE, QUEUE_FAILED, Actor, IntegrationService
+from tests.support.kms_server import KmsStandIn
+from tests.support.provider_servers import ProviderServers, gemini_key, openai_key, settings_for
+
+ORG = "fault_org"
+
+
+class RecordingQueue:
+    def __init__(self) -> None:
+        self.messages: list[ValidationMessage] = []
+        self.fail = 0
+
+    def publish(self, message: ValidationMessage) -> None:
+        if self.fail:
+            self.fail -= 1
+            raise QueueError("The queue is down")
+        self.messages.append(message)
+
+
+class Crash(BaseException):
+    """The process dying mid-request (not an Exception: nothing in the service may catch it)."""
+
+
+class FaultyStore(SqliteStore):
+    """SQLite with one armed fault: `fail(method, on_call=n, error=...)` raises on that call."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.fault: tuple[str, int, Callable[[], BaseException], bool] | None = None
+        self.calls: dict[str, int] = {}
+
+    def fail(self, method: str, on_call: int = 1, error: Callable[[], BaseException] = lambda: StoreError(),
+             after: bool = False) -> None:
+        """Arm: the `on_call`-th call of `method` raises `error` (after doing its work if `after`)."""
+        self.fault, self.calls = (method, on_call, error, after), {}
+
+    def _around(self, method: str, work: Callable[[], Any]) -> Any:
+        self.calls[method] = self.calls.get(method, 0) + 1
+        armed = self.fault is not None and self.fault[0] == method and self.fault[1] == self.calls[method]
+        if not armed:
+            return work()
+        _, _, error, after = self.fault
+        self.fault = None
+        if after:
+            work()
+        raise error()
+
+    def put_credential(self, record):  # type: ignore[no-untyped-def]
+        return self._around("put_credential", lambda: super(FaultyStore, self).put_credential(record))
+
+    def insert_integration(self, item):  # type: ignore[no-untyped-def]
+        return self._around("insert_integration", lambda: super(FaultyStore, self).insert_integration(item))
+
+    def update_integration(self, item, expected_revision):  # type: ignore[no-untyped-def]
+        return self._around("update_integration",
+                            lambda: super(FaultyStore, self).update_integration(item, expected_revision))
+
+
+@pytest.fixture(scope="module")
+def providers() -> Iterator[ProviderServers]:
+    with ProviderServers() as servers:
+        yield servers
+
+
+class World:
+    def __init__(self, tmp_path: Path, providers: ProviderServers, cipher: Any = None, **settings: Any) -> None:
+        self.tmp_path = tmp_path
+        self.providers = providers
+        self.now = [datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)]
+        self.store = FaultyStore(tmp_path / "integrations.db")
+        self.queue = RecordingQueue()
+        self.keyring = LocalKeyring(tmp_path / "keyring.json")
+        values = {"data_dir": tmp_path, "validation_rate_limit": "1000/600", **settings}
+        self.service: IntegrationService = build_service(
+            settings_for(providers, **values), store=self.store, cipher=cipher or self.keyring, queue=self.queue,
+            status_events=lambda event: None, clock=lambda: self.now[0])
+        self.actor: Actor = self.service.authenticate(self.service.create_org(ORG), ORG)
+
+    def key(self, scenario: str = "valid") -> str:
+        return self.providers.openai.set(openai_key(), scenario)
+
+    def rows(self, provider: str = "openai") -> tuple[list[tuple], list[tuple]]:
+        """(integration rows, credential rows) of ORG/provider, read from the file directly."""
+        db = sqlite3.connect(self.tmp_path / "integrations.db")
+        try:
+            integrations = db.execute(
+                "SELECT credential_id, credential_version, fingerprint, rotation, revision, status "
+                "FROM org_integrations WHERE org_slug = ? AND provider = ?", (ORG, provider)).fetchall()
+            credentials = db.execute(
+                "SELECT credential_id, version, fingerprint FROM org_credentials WHERE org_slug = ? AND provider = ?",
+                (ORG, provider)).fetchall()
+        finally:
+            db.close()
+        return integrations, credentials
+
+    def assert_consistent(self, provider: str = "openai") -> None:
+        """Exactly the referenced credentials are stored, and the references match their rows."""
+        integrations, credentials = self.rows(provider)
+        stored = {row[0]: row for row in credentials}
+        if not integrations:
+            assert stored == {}, "ciphertext left without an integration"
+            return
+        credential_id, version, fingerprint, rotation, _, _ = integrations[0]
+        referenced = {credential_id} | ({json.loads(rotation)["credential_id"]} if rotation else set())
+        assert set(stored) == referenced, f"stored {sorted(stored)} != referenced {sorted(referenced)}"
+        assert stored[credential_id][1:] == (version, fingerprint), "integration and credential row disagree"
+
+
+# ---------------------------------------------------------------- KMS
+
+
+def test_kms_failure_is_encryption_failed_and_stores_nothing(tmp_path: Path, providers: ProviderServers) -> None:
+    from shared.adapters.cloudkms_cipher import CloudKmsCipher
+
+    with KmsStandIn() as kms:
+        cipher = CloudKmsCipher(kms.add_key(), endpoint=kms.endpoint, backoff_seconds=0.01)
+        try:
+            world = World(tmp_path, providers, cipher=cipher)
+            kms.fail_next(10)
+            with pytest.raises(EncryptionError) as raised:
+                world.service.setup(world.actor, "openai", {"credential": world.key()})
+            assert (raised.value.code, raised.value.status) == ("encryption_failed", 502)
+            assert world.rows() == ([], []), "nothing may be stored"
+
+            kms.reset_faults()
+            world.service.setup(world.actor, "openai", {"credential": world.key()}, wait=True)
+            before = world.rows()
+            kms.fail_next(10)
+            with pytest.raises(EncryptionError):
+                world.service.rotate(world.actor, "openai", {"credential": world.key()})
+            assert world.rows() == before, "a failed rotation changes nothing"
+            kms.reset_faults()
+        finally:
+            cipher.close()
+
+
+# ---------------------------------------------------------------- store
+
+
+@pytest.mark.parametrize("method,on_call", [("put_credential", 1), ("insert_integration", 1)])
+def test_store_failure_in_a_first_setup_leaves_nothing(tmp_path: Path, providers: ProviderServers, method: str,
+                                                       on_call: int) -> None:
+    world = World(tmp_path, providers)
+    world.store.fail(method, on_call)
+    with pytest.raises(StoreError):
+        world.service.setup(world.actor, "openai", {"credential": world.key()})
+    assert world.rows() == ([], [])
+
+
+@pytest.mark.parametrize("action", ["setup", "rotate"])
+@pytest.mark.parametrize("method,on_call", [("put_credential", 1), ("update_integration", 1),
+                                            ("update_integration", 2), ("update_integration", 3)])
+def test_store_failure_in_a_replacement_never_half_writes(tmp_path: Path, providers: ProviderServers, action: str,
+                                                          method: str, on_call: int) -> None:
+    """Calls 1: the commit (integration -> new credential); 2 and 3: the inline validation's writes."""
+    world = World(tmp_path, providers)
+    world.service.setup(world.actor, "openai", {"credential": world.key()}, wait=True)
+    before = world.rows()
+    world.store.fail(method, on_call)
+    with pytest.raises(StoreError):
+        getattr(world.service, action)(world.actor, "openai", {"credential": world.key()}, wait=True)
+    world.assert_consistent()
+    if (method, on_call) in (("put_credential", 1), ("update_integration", 1)):
+        assert world.rows() == before, "the commit failed: the previous state stays as it was"
+    # And the next request works normally.
+    getattr(world.service, action)(world.actor, "openai", {"credential": world.key()}, wait=True)
+    world.assert_consistent()
+    assert world.service.get(world.actor, "openai")["status"] == "active"
+
+
+# ---------------------------------------------------------------- queue
+
+
+def test_queue_failure_leaves_pending_with_a_message_and_validate_recovers(tmp_path: Path,
+                                                                           providers: ProviderServers) -> None:
+    world = World(tmp_path, providers)
+    world.queue.fail = 1
+    view = world.service.setup(world.actor, "openai", {"credential": world.key()})
+    assert (view["status"], view["status_message"]) == ("pending", QUEUE_FAILED)
+    assert QUEUE_FAILED == "Validation could not be queued: call validate to retry"
+    assert world.service.get(world.actor, "openai")["status_message"] == QUEUE_FAILED
+    assert world.queue.messages == []
+    recovered = world.service.validate(world.actor, "openai")
+    assert (recovered["status"], recovered["status_message"]) == ("active", None)
+    world.assert_consistent()
+
+
+# ---------------------------------------------------------------- provider timeout
+
+
+def test_provider_timeout_ends_in_bounded_time_with_provider_unavailable(tmp_path: Path,
+                                                                         providers: ProviderServers) -> None:
+    timeout, attempts = 0.4, 2
+    world = World(tmp_path, providers, provider_timeout_seconds=timeout, provider_max_attempts=attempts)
+    providers.gemini.slow_seconds = 5  # far longer than the timeout
+    key = providers.gemini.set(gemini_key(), "slow")
+    bound = timeout * attempts + 1.5  # a bound (backoff, connection set-up), not a benchmark
+
+    started = time.monotonic()
+    view = world.service.setup(world.actor, "gemini", {"credential": key}, wait=True)
+    assert time.monotonic() - started < bound
+    assert view["status"] == "error" and view["status_message"].startswith("Provider unavailable")
+    assert view["status_code"] == "provider_unavailable"
+
+    started = time.monotonic()
+    with pytest.raises(ProviderUnavailableError) as raised:
+        world.service.validate(world.actor, "gemini")
+    assert time.monotonic() - started < bound
+    assert (raised.value.status, raised.value.message) == (503, "Provider unavailable")
+    providers.gemini.slow_seconds = 3.0
+
+
+# ---------------------------------------------------------------- the validator
+
+
+def test_validator_redelivery_is_idempotent(tmp_path: Path, providers: ProviderServers) -> None:
+    world = World(tmp_path, providers)
+    world.service.setup(world.actor, "openai", {"credential": world.key()})
+    message = world.queue.messages[-1]
+    assert world.service.handle_message(message, 1) == "validated current: valid"
+    after_first = world.rows()
+    events = world.service.events(world.actor, "openai", 500)["events"]
+    assert world.service.handle_message(message, 1) == "ignored: already settled"
+    assert world.service.handle_message(message, 3) == "ignored: already settled"
+    assert world.rows() == after_first, "a redelivery writes nothing"
+    assert world.service.events(world.actor, "openai", 500)["events"] == events
+
+    world.service.rotate(world.actor, "openai", {"credential": world.key()})
+    rotation_message = world.queue.messages[-1]
+    assert world.service.handle_message(rotation_message, 1) == "validated rotation: valid"
+    settled = world.rows()
+    assert world.service.handle_message(rotation_message, 2) == "ignored: already settled"
+    assert world.rows() == settled
+    world.assert_consistent()
+
+
+def test_stale_message_for_a_superseded_version_is_ignored(tmp_path: Path, providers: ProviderServers) -> None:
+    world = World(tmp_path, providers)
+    world.service.setup(world.actor, "openai", {"credential": world.key("valid")})
+    stale = world.queue.messages[-1]
+    world.service.setup(world.actor, "openai", {"credential": world.key("valid")})
+    current = world.queue.messages[-1]
+    before = world.rows()
+    assert world.service.handle_message(stale, 1) == "ignored: superseded credential version"
+    assert world.rows() == before
+    assert world.service.get(world.actor, "openai")["status"] == "pending"
+    assert world.service.handle_message(current, 1) == "validated current: valid"
+    assert world.service.handle_message(stale, 2) == "ignored: superseded credential version"
+    assert world.service.get(world.actor, "openai")["credential"]["version"] == 2
+    world.assert_consistent()
+
+
+# ---------------------------------------------------------------- crash between steps
+
+
+def test_crash_between_credential_and_integration_write_converges(tmp_path: Path,
+                                                                   providers: ProviderServers) -> None:
+    world = World(tmp_path, providers)
+    world.store.fail("put_credential", 1, error=Crash, after=True)  # the row is written, then the process dies
+    with pytest.raises(Crash):
+        world.service.setup(world.actor, "openai", {"credential": world.key()})
+    integrations, credentials = world.rows()
+    assert integrations == [] and len(credentials) == 1, "the simulated crash left one orphan ciphertext"
+    orphan = credentials[0][0]
+
+    # Running again converges: one integration, pointing at its own credential.
+    view = world.service.setup(world.actor, "openai", {"credential": world.key()}, wait=True)
+    assert view["status"] == "active"
+    integrations, credentials = world.rows()
+    assert len(integrations) == 1
+    assert orphan in {row[0] for row in credentials}, "too young to collect: it could be a write in flight"
+
+    # Once older than the orphan age, the next write of that integration collects it.
+    world.now[0] += ORPHAN_AGE + timedelta(seconds=1)
+    world.service.setup(world.actor, "openai", {"credential": world.key()}, wait=True)
+    world.assert_consistent()
+    assert orphan not in {row[0] for row in world.rows()[1]}
