@@ -559,8 +559,9 @@ def report(cold: dict[str, Any], imports: dict[str, Any], warm: dict[str, Any]) 
     bare_cold = cold[HELLO]["cold_start_s"]
     print_table(
         "1. Cold start (process start to first answer, median) and 4. peak RSS",
-        ["function", "cold start ms", "x bare", "first status", "peak RSS MiB", "x bare"],
-        [[n, f"{r['cold_start_s'] * 1000:.0f}", f"{r['cold_start_s'] / bare_cold:.2f}", r["first_status"],
+        ["function", "cold start ms", "x bare", "best ms", "first status", "peak RSS MiB", "x bare"],
+        [[n, f"{r['cold_start_s'] * 1000:.0f}", f"{r['cold_start_s'] / bare_cold:.2f}",
+          f"{min(r['cold_start_runs']) * 1000:.0f}", r["first_status"],
           f"{r['peak_rss_mib']:.1f}", f"{r['peak_rss_mib'] / cold[HELLO]['peak_rss_mib']:.2f}"]
          for n, r in cold.items()],
     )
