@@ -33,7 +33,7 @@ from shared.container import build_service
 from shared.domain.errors import QueueError, StoreError
 from shared.domain.models import ValidationMessage
 from shared.logs import JsonFormatter
-from shared.service import Actor, RetryLater
+from shared.service import Actor
 from tests.support.live_service import LiveService
 from tests.support.provider_servers import (
     ProviderServers,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import collections
 import os
-from pathlib import Path
 from typing import Any, Callable, Iterator
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
