@@ -78,13 +78,36 @@ def validator_factory(settings: Settings, transport: Any = None) -> Callable[[st
     return get
 
 
+class Lazy:
+    """Builds an adapter on first use: a read-only function never pays for the cipher or the
+    queue (cryptography, the keyring file, an HTTP client, a Pub/Sub client)."""
+
+    def __init__(self, factory: Callable[[], Any]):
+        self._factory = factory
+        self._built: Any = None
+        self._lock = threading.Lock()
+
+    def _target(self) -> Any:
+        if self._built is None:
+            with self._lock:
+                if self._built is None:
+                    self._built = self._factory()
+        return self._built
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._target(), name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._target()(*args, **kwargs)
+
+
 def build_service(settings: Settings, *, registry: Registry | None = None, transport: Any = None,
                   **overrides: Any) -> IntegrationService:
     parts = {
         "store": overrides.pop("store", None) or build_store(settings),
-        "cipher": overrides.pop("cipher", None) or build_cipher(settings),
-        "queue": overrides.pop("queue", None) or build_queue(settings),
-        "status_events": overrides.pop("status_events", None) or build_status_events(settings),
+        "cipher": overrides.pop("cipher", None) or Lazy(lambda: build_cipher(settings)),
+        "queue": overrides.pop("queue", None) or Lazy(lambda: build_queue(settings)),
+        "status_events": overrides.pop("status_events", None) or Lazy(lambda: build_status_events(settings)),
     }
     return IntegrationService(registry=registry or get_registry(), settings=settings,
                               validators=overrides.pop("validators", None) or validator_factory(settings, transport),

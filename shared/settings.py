@@ -1,7 +1,12 @@
 """All configuration, read from the environment once and validated at start-up.
 
 Defaults are the embedded backends, so a fresh clone runs with no cloud account.
-Tests build `Settings(...)` directly instead of touching the environment.
+Tests build `Settings(...)` directly; values given there win over the environment,
+which wins over the defaults (the precedence pydantic-settings has).
+
+A plain pydantic model reading `os.environ` (field name, upper case) rather than
+pydantic-settings: the latter imports asyncio, argparse and more at start, about a fifth
+of a function's cold start, for a feature (one flat env mapping) this needs none of.
 """
 
 from __future__ import annotations
@@ -10,14 +15,25 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import os
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_environment(cls, values: Any) -> Any:
+        given = dict(values) if isinstance(values, dict) else {}
+        for name in cls.model_fields:
+            if name not in given and name.upper() in os.environ:
+                given[name] = os.environ[name.upper()]
+        return given
 
     port: int = Field(8080, ge=1, le=65535)
     host: str = "127.0.0.1"

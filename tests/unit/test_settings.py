@@ -112,8 +112,9 @@ def test_embedded_backends_are_built_from_defaults(clean_env, tmp_path: Path) ->
     service = container.build_service(settings)
     try:
         assert isinstance(service.store, SqliteStore)
-        assert isinstance(service.cipher, LocalKeyring)
-        assert isinstance(service.queue, LocalQueue)
+        # Cipher and queue are built on first use (cold start): unwrap the lazy holders.
+        assert isinstance(service.cipher._target(), LocalKeyring)
+        assert isinstance(service.queue._target(), LocalQueue)
     finally:
         service.queue.close()
         service.store.close()
