@@ -71,6 +71,7 @@ class SqliteStore:
         self._local = threading.local()
         self._ready = False
         self._init_lock = threading.Lock()
+        self._write_lock = threading.Lock()
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -97,18 +98,21 @@ class SqliteStore:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connect()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StoreError("Store unavailable") from exc
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
-            conn.execute("COMMIT")
+        # Threads of this process queue on a lock (fair, no sleeping); other processes are
+        # kept out by BEGIN IMMEDIATE and SQLite's busy timeout.
+        with self._write_lock:
+            conn = self._connect()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError("Store unavailable") from exc
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            else:
+                conn.execute("COMMIT")
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         try:
