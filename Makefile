@@ -24,5 +24,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=2000 $(PY) -m pytest tests/quality/test_fuzz_api.py -q -p no:timeout
+
 clean:
 	rm -rf $(VENV) .venv-checkov .data .pytest_cache

@@ -109,11 +109,12 @@ class Registry:
     def get(self, key: str) -> Provider:
         """The provider, or unknown_provider (404) naming it; planned ones say so."""
         provider = self._providers.get(key)
-        shown = key if re.fullmatch(r"[a-z0-9_-]{1,40}", key) else "requested"
         if provider is None:
-            raise UnknownProviderError(f"Unknown provider: {shown}")
+            # Named only when it is a plausible provider name: a message never echoes arbitrary input.
+            named = re.fullmatch(r"[a-z0-9_-]{1,40}", key)
+            raise UnknownProviderError(f"Unknown provider: {key}" if named else "Unknown provider")
         if provider.planned:
-            raise UnknownProviderError(f"Provider {shown} is planned and not available yet")
+            raise UnknownProviderError(f"Provider {key} is planned and not available yet")
         return provider
 
     def available(self, category: str | None = None) -> list[Provider]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from .web import ROUTES, match
+from .domain.errors import IntegrationsError
+from .web import ROUTES, error_response, match
 
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
 VALIDATOR = "validate_credential"
@@ -19,9 +20,19 @@ VALIDATOR_PATH = f"/_functions/{VALIDATOR}"
 
 def load_function_app(name: str, signature_type: str = "http") -> Any:
     import functions_framework
+    from werkzeug.routing import PathConverter, Rule
 
-    return functions_framework.create_app(target=name, source=str(FUNCTIONS_DIR / name / "main.py"),
-                                          signature_type=signature_type)
+    app = functions_framework.create_app(target=name, source=str(FUNCTIONS_DIR / name / "main.py"),
+                                         signature_type=signature_type)
+    if signature_type == "http":
+        # Flask's <path> converter stops at a newline (its regex uses "."), so a path holding
+        # %0A would get Flask's HTML 404; route every path to the function, which answers JSON.
+        class AnyPath(PathConverter):
+            regex = r"[^/][\s\S]*?"
+
+        app.url_map.converters["anypath"] = AnyPath
+        app.url_map.add(Rule("/<anypath:path>", endpoint="run"))
+    return app
 
 
 def build_app() -> Callable[..., Any]:
@@ -33,9 +44,11 @@ def build_app() -> Callable[..., Any]:
         if path == VALIDATOR_PATH:
             return validator(environ, start_response)
         _, names = match(path)
+        if not names:  # no function serves this path: the gateway's answer, in the catalogue's shape
+            return error_response(IntegrationsError(code="not_found"))(environ, start_response)
         method = environ.get("REQUEST_METHOD", "GET").upper()
-        # The function that takes this method; else any function of the path answers 405 / 404.
-        chosen = next((n for n in names if ROUTES[n][0] == method), names[0] if names else "list_integrations")
+        # The function that takes this method; else a function of the path answers 405 with Allow.
+        chosen = next((n for n in names if ROUTES[n][0] == method), names[0])
         return apps[chosen](environ, start_response)
 
     return dispatch

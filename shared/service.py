@@ -106,10 +106,10 @@ class SetupRequest:
             if key not in allow:
                 raise BadRequestError(f"Field '{key}' is not allowed" if len(key) <= 40 else "Unknown field in body")
         name = body.get("name")
-        if name is not None and (not isinstance(name, str) or not 1 <= len(name.strip()) <= 100):
+        if "name" in body and (not isinstance(name, str) or not 1 <= len(name.strip()) <= 100):
             raise BadRequestError("Field 'name' must be a string of 1 to 100 characters")
         config = body.get("config")
-        if config is not None and not isinstance(config, dict):
+        if "config" in body and not isinstance(config, dict):
             raise BadRequestError("Field 'config' must be an object")
         return cls(body.get("credential"), name.strip() if name else None, config, "config" in body)
 

@@ -170,7 +170,10 @@ def handle(name: str, handler: Handler, request: Any, *, service_factory: Callab
     except IntegrationsError as error:
         status = _error_status(error)
         if status >= 500:
-            log.warning("request failed", extra={"fields": {"code": error.code}})
+            cause = error.__cause__ or error.__context__
+            log.warning("request failed", extra={"fields": {
+                "code": error.code, "error_type": type(error).__name__,
+                "cause_type": type(cause).__name__ if cause else None}})
         return error_response(error, cors)
     except Exception as exc:  # never leak a third-party message: it may hold request data
         status = 500
