@@ -31,6 +31,11 @@ def handle_cloud_event(cloud_event: Any) -> str:
         log.info("transient failure, asking for redelivery", extra={"fields": {"attempt": attempt, "outcome": str(retry)}})
         raise
     except IntegrationsError as error:
+        if error.status >= 500:
+            # Our side failed (store, KMS): redelivery may succeed; Pub/Sub's dead-letter bounds it.
+            log.warning("validation message failed, asking for redelivery",
+                        extra={"fields": {"code": error.code, "error_type": type(error).__name__}})
+            raise
         # Permanent for this message (integration gone, credential missing...): ack it.
         log.warning("validation message not processed", extra={"fields": {"code": error.code}})
         return f"dropped: {error.code}"

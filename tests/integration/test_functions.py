@@ -357,6 +357,22 @@ def test_validate_credential_transient_failure_answers_500_then_settles(service_
     assert view["status"] == "error" and view["status_message"].startswith("Provider unavailable")
 
 
+def test_validate_credential_asks_for_redelivery_when_our_side_fails(service_env, api: Api) -> None:
+    """A keyring (KMS) or store outage is not the message's fault: answer 500 so Pub/Sub redelivers."""
+    api.setup("openai", {"credential": key_for(service_env)})
+    [message] = queued(service_env, 1)
+    keyring = service_env.data_dir / "keyring.json"
+    original = keyring.read_bytes()
+    keyring.write_bytes(b"{ unreadable")
+    try:
+        assert deliver(message).status_code == 500
+        assert api.get("openai")["status"] == "pending"
+    finally:
+        keyring.write_bytes(original)
+    assert deliver(message, 2).status_code < 300
+    assert api.get("openai")["status"] == "active"
+
+
 def test_validate_credential_superseded_and_gone_messages_are_acked(service_env, api: Api) -> None:
     api.setup("openai", {"credential": key_for(service_env)})
     api.setup("openai", {"credential": key_for(service_env)})
