@@ -271,6 +271,13 @@ class LiveService:
         if self.google is not None:
             self.google.kms.reset_faults()
 
+    def rotate_master_key(self) -> str:
+        """What a key rotation does per backend: the CLI for the local keyring; a new primary
+        version on the KMS stand-in (Cloud KMS rotates by itself on its schedule)."""
+        if self.google is None:
+            return self.cli("keyring", "rotate").stdout
+        return self.google.kms.rotate(self.google.key_name)
+
     def client(self, api_key: str | None) -> "RecordingClient":
         headers = {"X-API-Key": api_key} if api_key else {}
         return RecordingClient(self, httpx.Client(base_url=self.url, headers=headers, timeout=30))
