@@ -109,7 +109,7 @@ def build_service(settings: Settings, *, registry: Registry | None = None, trans
         "queue": overrides.pop("queue", None) or Lazy(lambda: build_queue(settings)),
         "status_events": overrides.pop("status_events", None) or Lazy(lambda: build_status_events(settings)),
     }
-    return IntegrationService(registry=registry or get_registry(), settings=settings,
+    return IntegrationService(registry=registry or Lazy(get_registry), settings=settings,
                               validators=overrides.pop("validators", None) or validator_factory(settings, transport),
                               **parts, **overrides)
 

@@ -12,8 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 
 from .domain.errors import BadRequestError, UnknownProviderError
 
@@ -26,30 +25,38 @@ CURRENCIES = frozenset(
 )
 
 
-class SaasConfig(BaseModel):
-    """A subscription entered by hand: no credential, nothing to call."""
+@lru_cache(maxsize=1)
+def saas_config_model() -> type:
+    """The manual-entry config model, built on first use: a pydantic model class costs
+    milliseconds to build, which every cold start would pay for nothing."""
+    from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-    model_config = ConfigDict(extra="forbid")
+    class SaasConfig(BaseModel):
+        """A subscription entered by hand: no credential, nothing to call."""
 
-    plan: str = Field(min_length=1, max_length=100)
-    seats: int = Field(ge=0, le=10_000_000, strict=True)
-    monthly_cost: float = Field(ge=0, le=1e12)
-    currency: str
-    billing_cycle: Literal["monthly", "annual"]
+        model_config = ConfigDict(extra="forbid")
 
-    @field_validator("monthly_cost", mode="before")
-    @classmethod
-    def _number(cls, value: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError("must be a number")
-        return value
+        plan: str = Field(min_length=1, max_length=100)
+        seats: int = Field(ge=0, le=10_000_000, strict=True)
+        monthly_cost: float = Field(ge=0, le=1e12)
+        currency: str
+        billing_cycle: Literal["monthly", "annual"]
 
-    @field_validator("currency")
-    @classmethod
-    def _iso4217(cls, value: str) -> str:
-        if value not in CURRENCIES:
-            raise ValueError("must be an ISO 4217 currency code such as USD")
-        return value
+        @field_validator("monthly_cost", mode="before")
+        @classmethod
+        def _number(cls, value: Any) -> Any:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError("must be a number")
+            return value
+
+        @field_validator("currency")
+        @classmethod
+        def _iso4217(cls, value: str) -> str:
+            if value not in CURRENCIES:
+                raise ValueError("must be an ISO 4217 currency code such as USD")
+            return value
+
+    return SaasConfig
 
 
 @dataclass(frozen=True)
@@ -81,7 +88,7 @@ class Provider:
             raise BadRequestError("Field 'config' must be an object")
         if self.manual:
             try:
-                return SaasConfig.model_validate(config).model_dump()
+                return saas_config_model().model_validate(config).model_dump()
             except ValidationError as exc:
                 first = exc.errors()[0]
                 where = ".".join(str(p) for p in first["loc"]) or "config"
@@ -122,6 +129,7 @@ class Registry:
 
 
 def load_registry(path: Path | None = None) -> Registry:
+    import yaml  # here, not at the top: only the first request that needs the registry pays
     # libyaml when present: the same safe loading, ~10 ms less on every cold start.
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     raw = yaml.load((path or CONFIG_DIR / "providers.yml").read_text(), Loader=loader)  # noqa: S506 - a safe loader
