@@ -1,0 +1,126 @@
+"""Small helpers the use cases share: constants, ids, cursors, messages, retries."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import random
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from .domain.errors import (
+    BadRequestError,
+    IntegrationsError,
+    InvalidTransitionError,
+    catalogue_message,
+)
+from .domain.models import CredentialRecord, CredentialRef, Event, Integration
+from .ports import ValidationResult
+
+log = logging.getLogger("shared.service")
+
+CAS_ATTEMPTS = 25
+ORPHAN_AGE = timedelta(minutes=15)
+REVALIDATION_CONCURRENCY = 4
+QUEUE_FAILED = "Validation could not be queued: call validate to retry"
+SYSTEM = "system"
+
+
+class RetryLater(Exception):
+    """A transient failure in the validator function: raise so Pub/Sub redelivers."""
+
+
+def associated_data(org: str, provider: str, version: int) -> bytes:
+    """What a ciphertext is bound to: a blob copied to another row does not decrypt."""
+    return f"integrations/v1|{org}|{provider}|{version}".encode()
+
+
+class StaleValidation(IntegrationsError):
+    """The credential a validation was about is no longer the one targeted."""
+
+    code = "invalid_transition"
+
+    def __init__(self) -> None:
+        super().__init__("The credential changed while it was being validated")
+
+
+_id_lock = threading.Lock()
+_last_id_ns = 0
+
+
+def event_id() -> str:
+    """Grows with time, strictly within a process, so events of one millisecond keep their
+    order (the list is sorted by (at, id)); the random tail keeps ids unique across processes."""
+    global _last_id_ns
+    with _id_lock:
+        _last_id_ns = max(_last_id_ns + 1, time.time_ns())
+        stamp = _last_id_ns
+    return f"{stamp:020d}-{uuid.uuid4().hex[:8]}"
+
+
+def result_message(result: ValidationResult) -> str:
+    base = catalogue_message(result.outcome)
+    return f"{base}: {result.detail}" if result.detail else base
+
+
+def credential_ref(record: CredentialRecord) -> CredentialRef:
+    return CredentialRef(credential_id=record.credential_id, version=record.version,
+                         fingerprint=record.fingerprint, hint=record.hint, created_at=record.created_at)
+
+
+def referenced_ids(item: Integration | None) -> frozenset[str]:
+    if item is None:
+        return frozenset()
+    return frozenset(c.credential_id for c in (item.credential, item.rotation) if c)
+
+
+def fingerprint_of(item: Integration) -> str | None:
+    return item.credential.fingerprint if item.credential else None
+
+
+def target_fingerprint(item: Integration, target: str) -> str | None:
+    ref = item.rotation if target == "rotation" else item.credential
+    return ref.fingerprint if ref else None
+
+
+def page_size(limit: Any) -> int:
+    if limit is None or limit == "":
+        return 50
+    try:
+        size = int(limit)
+    except (TypeError, ValueError):
+        raise BadRequestError("Query parameter 'limit' must be an integer from 1 to 500") from None
+    if not 1 <= size <= 500:
+        raise BadRequestError("Query parameter 'limit' must be an integer from 1 to 500")
+    return size
+
+
+def encode_cursor(event: Event) -> str:
+    return base64.urlsafe_b64encode(f"{event.at.isoformat()}|{event.id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, _, event_id = raw.partition("|")
+        return datetime.fromisoformat(at), event_id
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequestError("Query parameter 'cursor' is invalid") from None
+
+
+def pause() -> None:
+    time.sleep(random.uniform(0.001, 0.02))
+
+
+def busy_error() -> InvalidTransitionError:
+    return InvalidTransitionError("The integration is being changed by another request: retry")
+
+
+def quietly(fn: Callable[..., Any], *args: Any) -> None:
+    try:
+        fn(*args)
+    except Exception:
+        log.warning("best-effort step failed", exc_info=True)
