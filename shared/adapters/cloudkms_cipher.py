@@ -82,6 +82,7 @@ class CloudKmsCipher:
             api_exceptions.DeadlineExceeded,
             api_exceptions.InternalServerError,
             api_exceptions.GatewayTimeout,
+            api_exceptions.ResourceExhausted,  # quota: Google's guidance is to retry with backoff
             ConnectionError,
         )
         self._client = client if client is not None else self._build_client(endpoint)

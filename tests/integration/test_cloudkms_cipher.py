@@ -123,6 +123,13 @@ def test_transient_unavailable_is_retried_then_succeeds(
     assert kms_server.calls["Decrypt"] == 2
 
 
+def test_quota_exhaustion_is_retried(cipher: CloudKmsCipher, kms_server: KmsStandIn) -> None:  # noqa: F811
+    kms_server.fail_next(1, grpc.StatusCode.RESOURCE_EXHAUSTED)
+    sealed = cipher.encrypt(SECRET, AD)
+    assert kms_server.calls["Encrypt"] == 2
+    assert cipher.decrypt(sealed.ciphertext, AD) == SECRET
+
+
 def test_deadline_exceeded_is_retried(kms_server: KmsStandIn) -> None:  # noqa: F811
     impatient = CloudKmsCipher(DEFAULT_KEY, endpoint=kms_server.endpoint, timeout_seconds=0.3, backoff_seconds=0.01)
     try:
