@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import base64
 import json
-import sys
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import functions_framework
 import pytest
 
 from shared.adapters.cloudevents import message_from_cloudevent, pubsub_cloudevent_http
 from shared.domain.errors import CATALOGUE
 from shared.domain.models import ValidationMessage
+from tests.support.doubles import function_app
 from tests.support.openapi import assert_conforms
 from tests.support.provider_servers import anthropic_key, gemini_key, openai_key
 
@@ -33,14 +31,7 @@ HTTP_FUNCTIONS = ["setup_integration", "validate_integration", "list_integration
 SAAS_CONFIG = {"plan": "Team", "seats": 3, "monthly_cost": 24, "currency": "EUR", "billing_cycle": "annual"}
 
 
-@lru_cache(maxsize=None)
-def function_app(name: str, signature_type: str = "http") -> Any:
-    saved = list(sys.path)  # create_app appends the function's directory to sys.path
-    try:
-        return functions_framework.create_app(target=name, source=str(ROOT / "functions" / name / "main.py"),
-                                              signature_type=signature_type)
-    finally:
-        sys.path[:] = saved
+
 
 
 def test_every_function_directory_is_covered() -> None:

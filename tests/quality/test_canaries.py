@@ -26,14 +26,18 @@ from typing import Any, Callable, Iterator
 import httpx
 import pytest
 
-from shared.adapters.cloudevents import message_data, pubsub_cloudevent_http, message_from_cloudevent
+from shared.adapters.cloudevents import (
+    message_data,
+    message_from_cloudevent,
+    pubsub_cloudevent_http,
+)
 from shared.adapters.local_keyring import LocalKeyring
 from shared.adapters.sqlite_store import SqliteStore
 from shared.container import build_service
-from shared.domain.errors import QueueError, StoreError
-from shared.domain.models import ValidationMessage
+from shared.domain.errors import StoreError
 from shared.logs import JsonFormatter
 from shared.service import Actor
+from tests.support.doubles import RecordingQueue
 from tests.support.live_service import LiveService
 from tests.support.provider_servers import (
     ProviderServers,
@@ -266,17 +270,6 @@ def exercise_over_http(live: LiveService, providers: ProviderServers, canaries: 
 
 # ---------------------------------------------------------------- in process: every exception
 
-
-class RecordingQueue:
-    def __init__(self) -> None:
-        self.messages: list[ValidationMessage] = []
-        self.fail = 0
-
-    def publish(self, message: ValidationMessage) -> None:
-        if self.fail:
-            self.fail -= 1
-            raise QueueError("The queue is down")
-        self.messages.append(message)
 
 
 class BreakableStore(SqliteStore):

@@ -25,25 +25,23 @@ import pytest
 from shared.adapters.local_keyring import LocalKeyring
 from shared.adapters.sqlite_store import SqliteStore
 from shared.container import build_service
-from shared.domain.errors import EncryptionError, ProviderUnavailableError, QueueError, StoreError
-from shared.domain.models import ValidationMessage
+from shared.domain.errors import (
+    EncryptionError,
+    ProviderUnavailableError,
+    StoreError,
+)
 from shared.service import ORPHAN_AGE, QUEUE_FAILED, Actor, IntegrationService
+from tests.support.doubles import RecordingQueue
 from tests.support.kms_server import KmsStandIn
-from tests.support.provider_servers import ProviderServers, gemini_key, openai_key, settings_for
+from tests.support.provider_servers import (
+    ProviderServers,
+    gemini_key,
+    openai_key,
+    settings_for,
+)
 
 ORG = "fault_org"
 
-
-class RecordingQueue:
-    def __init__(self) -> None:
-        self.messages: list[ValidationMessage] = []
-        self.fail = 0
-
-    def publish(self, message: ValidationMessage) -> None:
-        if self.fail:
-            self.fail -= 1
-            raise QueueError("The queue is down")
-        self.messages.append(message)
 
 
 class Crash(BaseException):

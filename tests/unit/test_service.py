@@ -27,7 +27,6 @@ from shared.domain.errors import (
     InvalidTransitionError,
     NotConfiguredError,
     ProviderUnavailableError,
-    QueueError,
     RateLimitedError,
     StoreError,
     UnauthorizedError,
@@ -36,6 +35,7 @@ from shared.domain.errors import (
 from shared.domain.models import ValidationMessage
 from shared.ports import Encrypted
 from shared.service import QUEUE_FAILED, IntegrationService, RetryLater, associated_data
+from tests.support.doubles import RecordingQueue
 from tests.support.provider_servers import (
     ProviderServers,
     anthropic_key,
@@ -48,22 +48,6 @@ from tests.support.provider_servers import (
 ORG = "acme_corp"
 SAAS_CONFIG = {"plan": "Business", "seats": 12, "monthly_cost": 99.0, "currency": "USD", "billing_cycle": "monthly"}
 
-
-class RecordingQueue:
-    """A ValidationQueue that records what it is given; `fail_next` makes publishes raise QueueError."""
-
-    def __init__(self) -> None:
-        self.messages: list[ValidationMessage] = []
-        self.failures = 0
-
-    def fail_next(self, count: int = 1) -> None:
-        self.failures = count
-
-    def publish(self, message: ValidationMessage) -> None:
-        if self.failures:
-            self.failures -= 1
-            raise QueueError("The queue is down")
-        self.messages.append(message)
 
 
 class FailingCipher:

@@ -7,17 +7,15 @@ from __future__ import annotations
 import io
 import json
 import logging
-import sys
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator
 
-import functions_framework
 import pytest
 
 from shared.domain.errors import CATALOGUE
 from shared.logs import JsonFormatter
 from shared.web import MAX_BODY
+from tests.support.doubles import function_app
 from tests.support.openapi import assert_conforms
 from tests.support.provider_servers import openai_key
 
@@ -27,14 +25,7 @@ ORG = "acme_corp"
 ORIGIN = "https://app.example.com"
 
 
-@lru_cache(maxsize=None)
-def function_app(name: str, signature_type: str = "http") -> Any:
-    saved = list(sys.path)  # create_app appends the function's directory to sys.path
-    try:
-        return functions_framework.create_app(target=name, source=str(ROOT / "functions" / name / "main.py"),
-                                              signature_type=signature_type)
-    finally:
-        sys.path[:] = saved
+
 
 
 def client(name: str) -> Any:
