@@ -24,7 +24,7 @@ GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 
 
 class Settings(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     @model_validator(mode="before")
     @classmethod

@@ -28,20 +28,27 @@ def iso(value: datetime | None) -> str | None:
     return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class Org(BaseModel):
+class Model(BaseModel):
+    """Base of the domain models: each builds its validator on first use, not at import
+    (a cold start pays only for the models its first request touches)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class Org(Model):
     slug: str
     api_key_id: str
     api_key_hash: str
     created_at: datetime
 
 
-class Credential(BaseModel):
+class Credential(Model):
     """A plaintext credential in memory, for the length of one request or validation.
 
     `secret` is a SecretStr so it never shows in a repr, a log line or a traceback.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     secret: SecretStr
     kind: Literal["api_key", "service_account"] = "api_key"
@@ -76,7 +83,7 @@ class Credential(BaseModel):
     __str__ = __repr__
 
 
-class CredentialRecord(BaseModel):
+class CredentialRecord(Model):
     """One stored credential version: ciphertext plus what identifies it."""
 
     org: str
@@ -90,7 +97,7 @@ class CredentialRecord(BaseModel):
     created_at: datetime
 
 
-class CredentialRef(BaseModel):
+class CredentialRef(Model):
     credential_id: str
     version: int
     fingerprint: str
@@ -98,7 +105,7 @@ class CredentialRef(BaseModel):
     created_at: datetime
 
 
-class Rotation(BaseModel):
+class Rotation(Model):
     credential_id: str
     version: int
     status: Literal["pending", "validating", "failed"]
@@ -108,7 +115,7 @@ class Rotation(BaseModel):
     created_at: datetime
 
 
-class Integration(BaseModel):
+class Integration(Model):
     org: str
     provider: str
     category: str
@@ -126,7 +133,7 @@ class Integration(BaseModel):
     revision: int = 0
 
 
-class Event(BaseModel):
+class Event(Model):
     id: str
     org: str
     provider: str
@@ -149,7 +156,7 @@ class Event(BaseModel):
         }
 
 
-class ValidationMessage(BaseModel):
+class ValidationMessage(Model):
     """What the queue carries: names a credential, never holds one."""
 
     kind: Literal["validate", "revalidate"] = "validate"
