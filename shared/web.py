@@ -136,7 +136,7 @@ def _parse_json(raw: bytes) -> Any:
         raise BadRequestError("Request body is not valid JSON") from None
 
 
-def handle(name: str, handler: Handler, request: Any, *, service_factory: Callable[[], Any] | None = None):
+def handle(name: str, handler: Handler, request: Any):
     """Serve one request for function `name`: the whole HTTP life of an endpoint."""
     from .container import get_service, get_settings
 
@@ -161,7 +161,7 @@ def handle(name: str, handler: Handler, request: Any, *, service_factory: Callab
         if method != route_method:
             raise IntegrationsError(code="method_not_allowed", headers={"Allow": ", ".join(allowed_methods(names))})
         raw = _read_body(request) if takes_body else None
-        service = (service_factory or get_service)()
+        service = get_service()
         actor = service.authenticate(request.headers.get("X-API-Key"), params["org"])
         body = _parse_json(raw) if takes_body else None
         bind(org=actor.org, provider=params.get("provider"))
