@@ -154,6 +154,11 @@ class BigQueryStore:
     def _p(self, name: str, type_: str, value: Any) -> Any:
         return self._bq.ScalarQueryParameter(name, type_, value)
 
+    def _owner(self, org: str, provider: str, **strings: str) -> list[Any]:
+        """@org and @provider (every query filters on the clustering columns), plus STRING extras."""
+        return [self._p("org", "STRING", org), self._p("provider", "STRING", provider),
+                *(self._p(name, "STRING", value) for name, value in strings.items())]
+
     def _retrying(self, action: Callable[[], T]) -> T:
         """Run `action`, rerunning BigQuery's concurrent-update losses with jittered backoff."""
         from google.api_core import exceptions as gexc
@@ -330,7 +335,7 @@ class BigQueryStore:
         rows, _ = self._query(
             f"SELECT * FROM {self._t('org_integrations')} "
             f"WHERE org_slug = @org AND provider = @provider AND {INTEGRATION_CONFIRMED}",
-            [self._p("org", "STRING", org), self._p("provider", "STRING", provider)],
+            self._owner(org, provider),
         )
         return _integration(rows[0]) if rows else None
 
@@ -391,11 +396,7 @@ class BigQueryStore:
         _, affected = self._query(
             f"DELETE FROM {self._t('org_integrations')} "
             "WHERE org_slug = @org AND provider = @provider AND revision = @expected",
-            [
-                self._p("org", "STRING", org),
-                self._p("provider", "STRING", provider),
-                self._p("expected", "INT64", expected_revision),
-            ],
+            [*self._owner(org, provider), self._p("expected", "INT64", expected_revision)],
         )
         if affected == 0:
             raise ConflictError("Integration changed since it was read")
@@ -432,11 +433,7 @@ class BigQueryStore:
     def get_credential(self, org: str, provider: str, credential_id: str) -> CredentialRecord | None:
         rows, _ = self._query(
             f"SELECT * FROM {self._t('org_credentials')} WHERE {CREDENTIAL_KEY} AND {CREDENTIAL_CONFIRMED}",
-            [
-                self._p("org", "STRING", org),
-                self._p("provider", "STRING", provider),
-                self._p("credential_id", "STRING", credential_id),
-            ],
+            self._owner(org, provider, credential_id=credential_id),
         )
         return _credential(rows[0]) if rows else None
 
@@ -444,18 +441,14 @@ class BigQueryStore:
         _, affected = self._query(
             f"DELETE FROM {self._t('org_credentials')} "
             "WHERE org_slug = @org AND provider = @provider AND credential_id = @credential_id",
-            [
-                self._p("org", "STRING", org),
-                self._p("provider", "STRING", provider),
-                self._p("credential_id", "STRING", credential_id),
-            ],
+            self._owner(org, provider, credential_id=credential_id),
         )
         return affected > 0
 
     def delete_credentials(
         self, org: str, provider: str, keep: frozenset[str] = frozenset(), created_before: datetime | None = None
     ) -> int:
-        params = [self._p("org", "STRING", org), self._p("provider", "STRING", provider)]
+        params = self._owner(org, provider)
         sql = f"DELETE FROM {self._t('org_credentials')} WHERE org_slug = @org AND provider = @provider"
         if keep:
             params.append(self._bq.ArrayQueryParameter("keep", "STRING", sorted(keep)))
@@ -511,7 +504,7 @@ class BigQueryStore:
         assert now is not None
         start = now - timedelta(seconds=window_seconds)
         attempt_id = uuid.uuid4().hex
-        base = [self._p("org", "STRING", org), self._p("provider", "STRING", provider)]
+        base = self._owner(org, provider)
         table = self._t("validation_attempts")
         # 1. Make sure the gate row exists (insert-only; a duplicate gate row is harmless).
         self._query(
@@ -562,9 +555,7 @@ class BigQueryStore:
                 f"DELETE FROM {self._t('validation_attempts')} "
                 "WHERE org_slug = @org AND provider = @provider AND attempt_id != @gate AND `at` <= @before",
                 [
-                    self._p("org", "STRING", org),
-                    self._p("provider", "STRING", provider),
-                    self._p("gate", "STRING", GATE_ID),
+                    *self._owner(org, provider, gate=GATE_ID),
                     self._p("before", "TIMESTAMP", before),
                 ],
             )
@@ -594,10 +585,7 @@ class BigQueryStore:
     def list_events(
         self, org: str, provider: str, limit: int, before: tuple[datetime, str] | None = None
     ) -> list[Event]:
-        params = [
-            self._p("org", "STRING", org),
-            self._p("provider", "STRING", provider),
-        ]
+        params = self._owner(org, provider)
         cursor = ""
         if before is not None:
             cursor = "AND (`at` < @b_at OR (`at` = @b_at AND event_id < @b_id))"
