@@ -24,7 +24,9 @@ def _settings():
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from .container import get_service
+    from .recovery import start_recovery
     from .server import VALIDATOR_PATH, serve
+    from .service_support import stuck_after
 
     settings = _settings()
     service = get_service()  # configures logging, builds adapters, fails fast on bad settings
@@ -37,8 +39,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if ensure_status_topic:  # else every status event would be dropped (topic not found)
             ensure_status_topic()
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    recovery: list = []
 
     def ready() -> None:
+        # After the socket is bound: re-queued validations are delivered to this very server.
+        recovery.append(start_recovery(service, stuck_after(settings).total_seconds()))
         print(f"Integrations API on http://{settings.host}:{settings.port}/api/v1/integrations "
               f"(store={settings.store_backend}, kms={settings.kms_backend}, queue={settings.queue_backend})",
               file=sys.stderr, flush=True)
@@ -50,6 +55,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        for stop in recovery:
+            stop.set()
         close = getattr(service.queue, "close", None)
         if close:
             close()

@@ -1,7 +1,8 @@
 """Writing credentials and integrations: compare-and-set, retried on conflict, nothing half-written.
 
-A credential row is written first, the integration that points at it second; a write that
-loses its race deletes the row it wrote. Mixed into IntegrationService.
+Every change is one unit of work handed to the store (`Store.commit`): the integration's new
+state, the credential rows it stores and destroys, and the audit and status-change events
+recording it, all or nothing. Mixed into IntegrationService.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import logging
 import uuid
 from typing import TYPE_CHECKING, Any, Callable
 
-from .domain.errors import ConflictError, QueueError
+from .domain.errors import ConflictError, NotConfiguredError, QueueError
 from .domain.lifecycle import Status, check_action
 from .domain.models import (
     Credential,
@@ -19,14 +20,18 @@ from .domain.models import (
     Rotation,
     ValidationMessage,
 )
+from .ports import Write
 from .registry import Provider
 from .service_support import (
     CAS_ATTEMPTS,
     ORPHAN_AGE,
     QUEUE_FAILED,
+    AuditSpec,
+    Plan,
     associated_data,
     busy_error,
     credential_ref,
+    fingerprint_of,
     pause,
     quietly,
     referenced_ids,
@@ -74,58 +79,74 @@ class CredentialWrites:
             after = (last.org, last.provider, last.credential_id)
         return {"primary": primary, "rewrapped": rewrapped, "skipped_changed": skipped, "by_key_version": counts}
 
-    def _write(self, org: str, provider: str, change: Callable[[Integration | None], Integration]) -> Integration:
-        """Read, change, compare-and-set; retried on conflict. `change` may raise to abort."""
+    def _write(self, org: str, provider: str, change: Callable[[Integration | None], Integration | Plan | None],
+               audit: AuditSpec | None = None) -> Integration:
+        """Read, change, commit as one unit of work (compare-and-set); retried on conflict.
+
+        `change` returns the new state (or a Plan with credential rows; None: nothing to do)
+        and may raise to abort. The audit event and any status-change event commit with it.
+        """
         for _ in range(CAS_ATTEMPTS):
             current = self.store.get_integration(org, provider)
-            item = change(current)
+            planned = change(current)
+            if planned is None:
+                assert current is not None
+                return current
+            plan = planned if isinstance(planned, Plan) else Plan(planned)
+            before = current.status if current else Status.NOT_CONFIGURED
+            after = plan.item.status if plan.item else Status.NOT_CONFIGURED
+            subject = plan.item or current
+            assert subject is not None
+            events = [self._event(subject, *audit(subject))] if audit else []
+            if before != after:
+                events.append(self._status_event(subject, before, after, plan.item.status_message if plan.item else None))
+            write = Write(org, provider, current.revision if current else None, plan.item, plan.put,
+                          plan.destroy, tuple(events))
             try:
-                saved = (self.store.insert_integration(item) if current is None
-                         else self.store.update_integration(item, current.revision))
+                saved = self.store.commit(write)
             except ConflictError:
                 pause()
                 continue
-            if current is None or current.status != saved.status:
-                self._status_changed(saved, current.status if current else Status.NOT_CONFIGURED, saved.status,
-                                     saved.status_message)
-            return saved
+            if before != after:
+                self._publish_status(subject, before, after, plan.item.status_message if plan.item else None)
+            return saved if saved is not None else subject
         raise busy_error()
 
     def _store_new_credential(self, actor: Actor, provider: Provider, credential: Credential,
                               request: SetupRequest, config: dict[str, Any]) -> Integration:
-        for _ in range(CAS_ATTEMPTS):
-            current = self.store.get_integration(actor.org, provider.key)
+        def change(current: Integration | None) -> Plan:
             check_action("setup", current.status if current else Status.NOT_CONFIGURED)
             version = current.credential.version + 1 if current and current.credential else 1
             record = self._seal(actor.org, provider.key, credential, version)
             item = self._fresh(actor.org, provider, current, request.name).model_copy(update={
                 "status": Status.PENDING, "status_code": None, "status_message": None, "config": config,
                 "credential": credential_ref(record), "rotation": None, "last_validated_at": None})
-            saved = self._commit_with_credential(record, item, current)
-            if saved is None:
-                continue
-            replaced = {c.credential_id for c in (current.credential, current.rotation) if c} if current else set()
-            self._destroy(actor.org, provider.key, replaced, keep=record.credential_id)
-            return saved
-        raise busy_error()
+            # The credentials this integration held go with the change: only those it read.
+            return Plan(item, put=(record,), destroy=referenced_ids(current))
+
+        item = self._write(actor.org, provider.key, change,
+                           audit=lambda i: ("setup", actor.key_id, "ok", fingerprint_of(i),
+                                            {"version": i.credential.version}))
+        self._sweep_orphans(actor.org, provider.key, item)
+        return item
 
     def _stage_rotation(self, actor: Actor, provider: Provider, credential: Credential,
                         request: SetupRequest, config: dict[str, Any]) -> Integration:
-        for _ in range(CAS_ATTEMPTS):
-            current = self._require(actor.org, provider.key)
+        def change(current: Integration | None) -> Plan:
+            if current is None:
+                raise NotConfiguredError()
             check_action("rotate", current.status)
             record = self._seal(actor.org, provider.key, credential, current.credential.version + 1)
             rotation = Rotation(credential_id=record.credential_id, version=record.version, status="pending",
                                 fingerprint=record.fingerprint, hint=record.hint, created_at=record.created_at)
             item = current.model_copy(update={"rotation": rotation, "name": request.name or current.name,
                                               "config": config, "updated_at": self.clock()})
-            saved = self._commit_with_credential(record, item, current)
-            if saved is None:
-                continue
-            if current.rotation:
-                self._destroy(actor.org, provider.key, {current.rotation.credential_id}, keep=record.credential_id)
-            return saved
-        raise busy_error()
+            replaced = frozenset({current.rotation.credential_id}) if current.rotation else frozenset()
+            return Plan(item, put=(record,), destroy=replaced)
+
+        return self._write(actor.org, provider.key, change,
+                           audit=lambda i: ("rotate", actor.key_id, "ok", i.rotation.fingerprint,
+                                            {"version": i.rotation.version}))
 
     def _seal(self, org: str, provider: str, credential: Credential, version: int) -> CredentialRecord:
         """Encrypt (bound to org, provider, version); EncryptionError means nothing was stored."""
@@ -135,29 +156,10 @@ class CredentialWrites:
             ciphertext=sealed.ciphertext, key_version=sealed.key_version, fingerprint=credential.fingerprint(),
             hint=credential.hint(), created_at=self.clock())
 
-    def _commit_with_credential(self, record: CredentialRecord, item: Integration,
-                                current: Integration | None) -> Integration | None:
-        """Credential row first, then the integration pointing at it. None: lost the race."""
-        self.store.put_credential(record)
-        try:
-            saved = (self.store.insert_integration(item) if current is None
-                     else self.store.update_integration(item, current.revision))
-        except ConflictError:
-            self.store.delete_credential(record.org, record.provider, record.credential_id)
-            pause()
-            return None
-        except BaseException:
-            quietly(self.store.delete_credential, record.org, record.provider, record.credential_id)
-            raise
-        self._status_changed(saved, current.status if current else Status.NOT_CONFIGURED, saved.status, None)
-        return saved
-
-    def _destroy(self, org: str, provider: str, credential_ids: set[str], keep: str) -> None:
-        for credential_id in credential_ids - {keep}:
-            self.store.delete_credential(org, provider, credential_id)
-        # Orphans of a crashed write (old enough that no write in flight can own them).
-        self.store.delete_credentials(org, provider, keep=frozenset({keep}) | referenced_ids(
-            self.store.get_integration(org, provider)), created_before=self.clock() - ORPHAN_AGE)
+    def _sweep_orphans(self, org: str, provider: str, item: Integration) -> None:
+        """Ciphertexts of a write that died half-way (a store without multi-table transactions),
+        old enough that no write in flight can own them."""
+        quietly(self.store.delete_credentials, org, provider, referenced_ids(item), self.clock() - ORPHAN_AGE)
 
     def _enqueue(self, item: Integration, credential_id: str, version: int) -> Integration:
         try:

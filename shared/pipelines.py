@@ -19,7 +19,8 @@ import re
 from .domain.errors import BadRequestError, InvalidTransitionError
 from .domain.models import Credential
 
-PIPELINE_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+# fullmatch, never match with "$": "$" also matches before a trailing newline.
+PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
 ACTOR_PREFIX = "pipeline:"
 
 
@@ -46,7 +47,7 @@ def get_credential(org: str, provider: str, pipeline: str) -> Credential:
     from .service import check_org_slug
 
     check_org_slug(org)
-    if not isinstance(pipeline, str) or not PIPELINE_NAME.match(pipeline):
+    if not isinstance(pipeline, str) or not PIPELINE_NAME.fullmatch(pipeline):
         raise BadRequestError("Pipeline name must be 1 to 63 characters of a-z, 0-9, '_', '.', '-'")
     try:
         return get_service().decrypt_for_pipeline(org, provider, ACTOR_PREFIX + pipeline)

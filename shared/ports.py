@@ -6,24 +6,67 @@ contract suite under tests/contract/ proves the adapters interchangeable.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from .domain.models import Credential, CredentialRecord, Event, Integration, Org, ValidationMessage
+
+
+@dataclass(frozen=True)
+class Write:
+    """One unit of work on one integration: the use cases hand the store all of it at once.
+
+    `integration` is the new state (None deletes it) and is compare-and-set on
+    `expected_revision` (None: the integration must not exist yet). The credential rows
+    to store and to destroy, and the audit events recording the change, go with it.
+    """
+
+    org: str
+    provider: str
+    expected_revision: int | None
+    integration: Integration | None
+    put_credentials: tuple[CredentialRecord, ...] = ()
+    delete_credentials: frozenset[str] = frozenset()
+    events: tuple[Event, ...] = ()
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The rate limit's answer: allowed (and recorded), or refused until `retry_after` seconds pass."""
+
+    allowed: bool
+    retry_after: int = 0
+
+    @classmethod
+    def refused(cls, oldest: datetime | None, now: datetime, window_seconds: int) -> "Attempt":
+        """Refused until the oldest attempt in the window leaves it (whole seconds, at least 1)."""
+        if oldest is None:
+            return cls(False, window_seconds)
+        remaining = (oldest + timedelta(seconds=window_seconds) - now).total_seconds()
+        return cls(False, max(1, min(window_seconds, math.ceil(remaining))))
 
 
 class Store(Protocol):
     """Durable records. Writes are compare-and-set on `Integration.revision`.
 
     Guarantees every adapter keeps (tests/contract/test_store_contract.py):
+    - `commit` stores a whole `Write` or raises: ConflictError (the integration changed, or
+      appeared, since it was read) and StoreError leave nothing of it behind. A saved
+      integration comes back at revision 1 (insert) or expected + 1.
     - `insert_integration` raises ConflictError when the row exists; returns it at revision 1.
     - `update_integration` / `delete_integration` raise ConflictError unless the stored
       revision equals `expected_revision`; a successful update returns revision + 1.
     - `try_record_attempt` is atomic across processes: of N concurrent callers at most
-      `limit` within `window_seconds` get True.
+      `limit` within `window_seconds` are allowed; a refusal says in how many seconds the
+      oldest attempt leaves the window.
     - Events are append-only and listed newest first.
     """
+
+    def commit(self, write: Write) -> Integration | None:
+        """Store the unit of work; return the saved integration (None after a delete)."""
+        ...
 
     def create_org(self, org: Org) -> None: ...
     def get_org(self, slug: str) -> Org | None: ...
@@ -32,6 +75,10 @@ class Store(Protocol):
     def get_integration(self, org: str, provider: str) -> Integration | None: ...
     def list_integrations(self, org: str) -> list[Integration]: ...
     def list_integrations_by_status(self, status: str) -> list[Integration]: ...
+    def list_unsettled_integrations(self, updated_before: datetime) -> list[Integration]:
+        """Integrations (never disabled ones) whose credential or staged rotation is still
+        pending or validating, last updated before `updated_before`: validations lost in a crash."""
+        ...
     def insert_integration(self, item: Integration) -> Integration: ...
     def update_integration(self, item: Integration, expected_revision: int) -> Integration: ...
     def delete_integration(self, org: str, provider: str, expected_revision: int) -> None: ...
@@ -53,8 +100,13 @@ class Store(Protocol):
     def replace_ciphertext(self, record: CredentialRecord, old_ciphertext: bytes) -> bool:
         """Swap a ciphertext (rewrap) only if it is still `old_ciphertext`; True when swapped."""
         ...
+    def delete_orphan_credentials(self, created_before: datetime) -> int:
+        """Destroy every ciphertext no integration references (as its credential or its staged
+        rotation) that was created before `created_before`; return how many."""
+        ...
 
-    def try_record_attempt(self, org: str, provider: str, now: datetime, window_seconds: int, limit: int) -> bool: ...
+    def try_record_attempt(self, org: str, provider: str, now: datetime, window_seconds: int,
+                           limit: int) -> Attempt: ...
 
     def append_event(self, event: Event) -> None: ...
     def list_events(

@@ -91,16 +91,19 @@ class Provider:
                 return saas_config_model().model_validate(config).model_dump()
             except ValidationError as exc:
                 first = exc.errors()[0]
+                if first["type"] == "extra_forbidden":  # never named: the key is request input
+                    raise BadRequestError("Unknown field in 'config': a subscription takes plan, seats, "
+                                          "monthly_cost, currency, billing_cycle") from None
                 where = ".".join(str(p) for p in first["loc"]) or "config"
                 reason = "is required" if first["type"] == "missing" else (
-                    "is not allowed" if first["type"] == "extra_forbidden" else "is invalid: " + first["msg"].removeprefix("Value error, ")
-                )
+                    "is invalid: " + first["msg"].removeprefix("Value error, "))
                 raise BadRequestError(f"Field 'config.{where}' {reason}") from None
         known = {f.name: f for f in self.config_fields}
         for key, value in config.items():
             spec = known.get(key)
-            if spec is None:
-                raise BadRequestError(f"Field 'config.{key}' is not allowed for provider {self.key}")
+            if spec is None:  # never named: the key is request input
+                allowed = ", ".join(sorted(known)) or "none"
+                raise BadRequestError(f"Unknown field in 'config': {self.key} takes {allowed}")
             if not isinstance(value, str) or (spec.pattern and not re.fullmatch(spec.pattern, value)):
                 raise BadRequestError(f"Field 'config.{key}' is invalid")
         for spec in self.config_fields:
@@ -117,9 +120,7 @@ class Registry:
         """The provider, or unknown_provider (404) naming it; planned ones say so."""
         provider = self._providers.get(key)
         if provider is None:
-            # Named only when it is a plausible provider name: a message never echoes arbitrary input.
-            named = re.fullmatch(r"[a-z0-9_-]{1,40}", key)
-            raise UnknownProviderError(f"Unknown provider: {key}" if named else "Unknown provider")
+            raise UnknownProviderError()  # never named: the name is request input
         if provider.planned:
             raise UnknownProviderError(f"Provider {key} is planned and not available yet")
         return provider

@@ -21,12 +21,10 @@ from typing import Any, Callable
 from .credential_writes import CredentialWrites
 from .domain.errors import (
     BadRequestError,
-    ConflictError,
     ForbiddenError,
+    IntegrationsError,
     InvalidFormatError,
-    InvalidTransitionError,
     NotConfiguredError,
-    ProviderUnavailableError,
     RateLimitedError,
     UnauthorizedError,
 )
@@ -40,25 +38,24 @@ from .domain.models import (
     not_configured_view,
     utcnow,
 )
+from .domain.text import encodable, printable
 from .logs import bind
 from .ports import Cipher, Store, ValidationQueue, Validator
 from .registry import CATEGORIES, Provider, Registry
 from .service_support import (  # noqa: F401 - RetryLater, associated_data, QUEUE_FAILED, ORPHAN_AGE: public names
-    CAS_ATTEMPTS,
     ORPHAN_AGE,
     QUEUE_FAILED,
     SYSTEM,
+    Plan,
     RetryLater,
     associated_data,
-    busy_error,
     decode_cursor,
     encode_cursor,
     event_id,
     fingerprint_of,
     page_size,
-    pause,
     quietly,
-    result_message,
+    referenced_ids,
 )
 from .settings import Settings
 from .validation_flow import ValidationFlow
@@ -93,12 +90,13 @@ class SetupRequest:
     def parse(cls, body: Any, *, allow: tuple[str, ...] = ("credential", "name", "config")) -> "SetupRequest":
         if not isinstance(body, dict):
             raise BadRequestError("Request body must be a JSON object")
-        for key in body:
-            if key not in allow:
-                raise BadRequestError(f"Field '{key}' is not allowed" if len(key) <= 40 else "Unknown field in body")
+        if any(key not in allow for key in body):  # never named: the key is request input
+            raise BadRequestError("Unknown field in body: the fields are " + ", ".join(allow))
         name = body.get("name")
         if "name" in body and (not isinstance(name, str) or not 1 <= len(name.strip()) <= 100):
             raise BadRequestError("Field 'name' must be a string of 1 to 100 characters")
+        if "name" in body and not printable(name):
+            raise BadRequestError("Field 'name' must not contain control or format characters")
         config = body.get("config")
         if "config" in body and not isinstance(config, dict):
             raise BadRequestError("Field 'config' must be an object")
@@ -189,14 +187,13 @@ class IntegrationService(CredentialWrites, ValidationFlow):
         self._check_format(provider, credential, config)
         existing = self.store.get_integration(actor.org, provider.key)
         check_action("setup", existing.status if existing else Status.NOT_CONFIGURED)
-        fingerprint = credential.fingerprint()
-        if existing and existing.credential and existing.credential.fingerprint == fingerprint:
+        if existing and existing.credential and existing.credential.fingerprint == credential.fingerprint():
             return integration_view(self._setup_same_credential(actor, provider, existing, request, config, wait))
         self._count_attempt(actor.org, provider.key)
+        self._check_key(provider, credential, config)  # the expensive part, once the cheap checks passed
         item = self._store_new_credential(actor, provider, credential, request, config)
-        self._audit(item, "setup", actor.key_id, "ok", fingerprint, {"version": item.credential.version})
         if wait:
-            item = self._validate_with(item, credential, target="current", actor=actor.key_id, inline=True)
+            item = self._validate_inline(item, credential, "current", actor.key_id)
         else:
             item = self._enqueue(item, item.credential.credential_id, item.credential.version)
         return integration_view(item)
@@ -213,9 +210,7 @@ class IntegrationService(CredentialWrites, ValidationFlow):
                 "status": Status.ACTIVE, "status_code": None, "status_message": None, "config": config,
                 "last_validated_at": self.clock()})
 
-        item = self._write(actor.org, provider.key, change)
-        self._audit(item, "setup", actor.key_id, "ok", None, {})
-        return item
+        return self._write(actor.org, provider.key, change, audit=lambda i: ("setup", actor.key_id, "ok", None, {}))
 
     def _setup_same_credential(self, actor: Actor, provider: Provider, existing: Integration,
                                request: SetupRequest, config: dict[str, Any], wait: bool) -> Integration:
@@ -236,11 +231,11 @@ class IntegrationService(CredentialWrites, ValidationFlow):
                 update.update(status=Status.PENDING, status_code=None, status_message=None)
             return current.model_copy(update=update)
 
-        item = self._write(actor.org, provider.key, change)
-        self._audit(item, "setup", actor.key_id, "ok", existing.credential.fingerprint, {"unchanged_credential": True})
+        item = self._write(actor.org, provider.key, change, audit=lambda i: (
+            "setup", actor.key_id, "ok", fingerprint_of(i), {"unchanged_credential": True}))
         if needs_validation:
             if wait:
-                return self._validate_stored(item, "current", actor.key_id)
+                return self._validate_inline(item, self._decrypt(item, "current"), "current", actor.key_id)
             return self._enqueue(item, item.credential.credential_id, item.credential.version)
         return item
 
@@ -260,10 +255,10 @@ class IntegrationService(CredentialWrites, ValidationFlow):
         if existing.credential and existing.credential.fingerprint == credential.fingerprint():
             raise BadRequestError("Field 'credential' is the credential already in force: nothing to rotate")
         self._count_attempt(actor.org, provider.key)
+        self._check_key(provider, credential, config)
         item = self._stage_rotation(actor, provider, credential, request, config)
-        self._audit(item, "rotate", actor.key_id, "ok", item.rotation.fingerprint, {"version": item.rotation.version})
         if wait:
-            item = self._validate_with(item, credential, target="rotation", actor=actor.key_id, inline=True)
+            item = self._validate_inline(item, credential, "rotation", actor.key_id)
         else:
             item = self._enqueue(item, item.rotation.credential_id, item.rotation.version)
         return integration_view(item)
@@ -280,11 +275,7 @@ class IntegrationService(CredentialWrites, ValidationFlow):
             return integration_view(existing)
         self._count_attempt(actor.org, provider.key)
         target = "rotation" if existing.rotation and existing.rotation.status != "failed" else "current"
-        item, result = self._check(existing, self._decrypt(existing, target), target, actor.key_id, inline=True)
-        if result is not None and result.transient:
-            # Nothing is known about the key; the integration records it, the caller retries later.
-            raise ProviderUnavailableError(result_message(result) if result.outcome != "provider_unavailable" else None)
-        return integration_view(item)
+        return integration_view(self._validate_inline(existing, self._decrypt(existing, target), target, actor.key_id))
 
     # -- disable / enable / edit / delete -----------------------------------------------------
 
@@ -297,8 +288,8 @@ class IntegrationService(CredentialWrites, ValidationFlow):
             check_action("disable", current.status)
             return self._moved(current, Status.DISABLED, None, "Disabled by the organization")
 
-        item = self._write(actor.org, provider.key, change)
-        self._audit(item, "disable", actor.key_id, "ok", fingerprint_of(item), {})
+        item = self._write(actor.org, provider.key, change,
+                           audit=lambda i: ("disable", actor.key_id, "ok", fingerprint_of(i), {}))
         return integration_view(item)
 
     def enable(self, actor: Actor, provider_key: str) -> dict[str, Any]:
@@ -306,14 +297,16 @@ class IntegrationService(CredentialWrites, ValidationFlow):
         existing = self._require(actor.org, provider.key)
         check_action("enable", existing.status)
         target = Status.ACTIVE if provider.manual else Status.PENDING
+        if not provider.manual:  # enabling queues a provider call: it counts like a validate
+            self._count_attempt(actor.org, provider.key)
 
         def change(current: Integration | None) -> Integration:
             current = self._still(current, existing)
             check_action("enable", current.status)
             return self._moved(current, target, None, None)
 
-        item = self._write(actor.org, provider.key, change)
-        self._audit(item, "enable", actor.key_id, "ok", fingerprint_of(item), {})
+        item = self._write(actor.org, provider.key, change,
+                           audit=lambda i: ("enable", actor.key_id, "ok", fingerprint_of(i), {}))
         if not provider.manual:
             item = self._enqueue(item, item.credential.credential_id, item.credential.version)
             if item.rotation and item.rotation.status != "failed":  # its message was dropped while disabled
@@ -326,9 +319,11 @@ class IntegrationService(CredentialWrites, ValidationFlow):
         existing = self._require(actor.org, provider.key)
         check_action("edit", existing.status)
         config = provider.validate_config(request.config) if request.has_config else existing.config
-        # A config change can change the verdict (e.g. the billing table): validate again.
-        # Not an "attempt" of the rate limit: API.md counts setup, rotate and validate only.
+        # A config change can change the verdict (e.g. the billing table): validate again. It
+        # calls the provider, so it counts toward the rate limit like every such path.
         revalidate = not provider.manual and config != existing.config and existing.status is not Status.DISABLED
+        if revalidate:
+            self._count_attempt(actor.org, provider.key)
 
         def change(current: Integration | None) -> Integration:
             current = self._still(current, existing)
@@ -337,30 +332,26 @@ class IntegrationService(CredentialWrites, ValidationFlow):
                                               "updated_at": self.clock()})
             return self._moved(item, Status.PENDING, None, None) if revalidate else item
 
-        item = self._write(actor.org, provider.key, change)
-        self._audit(item, "edit", actor.key_id, "ok", fingerprint_of(item),
-                    {"fields": sorted(k for k in ("name", "config") if getattr(request, k) is not None)})
+        fields = sorted(k for k in ("name", "config") if getattr(request, k) is not None)
+        item = self._write(actor.org, provider.key, change,
+                           audit=lambda i: ("edit", actor.key_id, "ok", fingerprint_of(i), {"fields": fields}))
         if revalidate:
             item = self._enqueue(item, item.credential.credential_id, item.credential.version)
         return integration_view(item)
 
     def delete(self, actor: Actor, provider_key: str) -> None:
         provider = self.registry.get(provider_key)
-        for _ in range(CAS_ATTEMPTS):
-            existing = self._require(actor.org, provider.key)
-            check_action("delete", existing.status)
-            try:
-                self.store.delete_integration(actor.org, provider.key, existing.revision)
-            except ConflictError:
-                pause()
-                continue
-            # The integration goes first: a crash here leaves unreferenced ciphertext,
-            # collected by the next write, never an integration pointing at nothing.
-            self.store.delete_credentials(actor.org, provider.key)
-            self._audit(existing, "delete", actor.key_id, "ok", fingerprint_of(existing), {})
-            self._status_changed(existing, existing.status, Status.NOT_CONFIGURED, None)
-            return
-        raise busy_error()
+
+        def change(current: Integration | None) -> Plan:
+            if current is None:
+                raise NotConfiguredError()
+            check_action("delete", current.status)
+            # Only the ciphertexts of the integration read here (compare-and-set): never one a
+            # concurrent setup has just stored for the integration that replaces it.
+            return Plan(None, destroy=referenced_ids(current))
+
+        self._write(actor.org, provider.key, change,
+                    audit=lambda i: ("delete", actor.key_id, "ok", fingerprint_of(i), {}))
 
 
     # -- decryption for the cost pipelines (never over HTTP) ----------------------------------
@@ -376,10 +367,10 @@ class IntegrationService(CredentialWrites, ValidationFlow):
         item = self._require(org, provider.key)
         try:
             check_action("decrypt", item.status)
-        except InvalidTransitionError:
-            self._audit(item, "decrypt", pipeline, "invalid_transition", fingerprint_of(item), {})
+            credential = self._decrypt(item, "current")
+        except IntegrationsError as refused:  # every refusal is on record, whatever its cause
+            self._audit(item, "decrypt", pipeline, refused.code, fingerprint_of(item), {})
             raise
-        credential = self._decrypt(item, "current")
         self._audit(item, "decrypt", pipeline, "ok", fingerprint_of(item), {"version": item.credential.version})
         return credential
 
@@ -423,6 +414,15 @@ class IntegrationService(CredentialWrites, ValidationFlow):
             log.info("credential format rejected", extra={"fields": {"reason": error.message}})
             raise InvalidFormatError() from None
 
+    def _check_key(self, provider: Provider, credential: Credential, config: dict[str, Any]) -> None:
+        """The expensive rest of the format check (parsing a private key), paid only by a request
+        that passed the cheap checks, the lifecycle and the rate limit."""
+        try:
+            self._validator(provider).check_key(credential, config)
+        except InvalidFormatError as error:
+            log.info("credential key rejected", extra={"fields": {"reason": error.message}})
+            raise InvalidFormatError() from None
+
     def _parse_credential(self, provider: Provider, raw: Any) -> Credential:
         if raw is None:
             raise BadRequestError("Field 'credential' is required")
@@ -432,6 +432,8 @@ class IntegrationService(CredentialWrites, ValidationFlow):
                     raw = json.loads(raw)
                 except (ValueError, RecursionError):
                     raise InvalidFormatError() from None
+                if not encodable(raw):
+                    raise BadRequestError("Field 'credential' holds text that is not valid Unicode")
             if not isinstance(raw, dict):
                 raise InvalidFormatError()
             return Credential.service_account(raw)
@@ -443,28 +445,33 @@ class IntegrationService(CredentialWrites, ValidationFlow):
         return Credential(secret=value, kind="api_key")
 
     def _count_attempt(self, org: str, provider: str) -> None:
+        """Every path that leads to a provider call counts (setup, rotate, validate, enable, a
+        config edit); refused with the seconds until the oldest attempt leaves the window."""
         limit, window = self.settings.rate_limit
-        if not self.store.try_record_attempt(org, provider, self.clock(), window, limit):
-            raise RateLimitedError(headers={"Retry-After": str(window)})
+        attempt = self.store.try_record_attempt(org, provider, self.clock(), window, limit)
+        if not attempt.allowed:
+            raise RateLimitedError(headers={"Retry-After": str(attempt.retry_after)})
+
+    def _event(self, item: Integration, action: str, actor: str, outcome: str, fingerprint: str | None,
+               details: dict[str, Any]) -> Event:
+        return Event(id=event_id(), org=item.org, provider=item.provider, at=self.clock(), action=action,
+                     actor=actor, outcome=outcome, fingerprint=fingerprint[:8] if fingerprint else None,
+                     details=details)
 
     def _audit(self, item: Integration, action: str, actor: str, outcome: str, fingerprint: str | None,
                details: dict[str, Any]) -> None:
-        self.store.append_event(Event(
-            id=event_id(), org=item.org,
-            provider=item.provider, at=self.clock(), action=action, actor=actor, outcome=outcome,
-            fingerprint=fingerprint[:8] if fingerprint else None, details=details))
+        """An event with no change to commit along (a refused decrypt, a no-op validate)."""
+        self.store.append_event(self._event(item, action, actor, outcome, fingerprint, details))
 
-    def _status_changed(self, item: Integration, before: Status, after: Status, message: str | None) -> None:
-        if before == after:
-            return
-        event = {"org": item.org, "provider": item.provider, "from": before.value, "to": after.value,
-                 "message": message, "at": self.clock().isoformat()}
+    def _status_event(self, item: Integration, before: Status, after: Status, message: str | None) -> Event:
+        return self._event(item, "status_change", SYSTEM, "ok", fingerprint_of(item),
+                           {"from": before.value, "to": after.value, "message": message})
+
+    def _publish_status(self, item: Integration, before: Status, after: Status, message: str | None) -> None:
+        """After the commit: the status-change event for subscribers (best effort, never a secret)."""
         log.info("status changed", extra={"fields": {"from": before.value, "to": after.value}})
-        quietly(self.store.append_event, Event(
-            id=event_id(), org=item.org,
-            provider=item.provider, at=self.clock(), action="status_change", actor=SYSTEM, outcome="ok",
-            fingerprint=(fingerprint_of(item) or "")[:8] or None, details={"from": before.value, "to": after.value, "message": message}))
         if self.status_events is not None:
-            quietly(self.status_events, event)
+            quietly(self.status_events, {"org": item.org, "provider": item.provider, "from": before.value,
+                                         "to": after.value, "message": message, "at": self.clock().isoformat()})
 
 

@@ -8,7 +8,8 @@ import random
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from .domain.errors import (
@@ -24,13 +25,40 @@ log = logging.getLogger("shared.service")
 
 CAS_ATTEMPTS = 25
 ORPHAN_AGE = timedelta(minutes=15)
+# How far past its own time bound a validation may still be running: the local queue's and
+# Pub/Sub's redelivery backoff between attempts.
+REDELIVERY_SLACK = timedelta(seconds=60)
 REVALIDATION_CONCURRENCY = 4
 QUEUE_FAILED = "Validation could not be queued: call validate to retry"
 SYSTEM = "system"
 
 
+# What an audit event records, computed from the integration's new state:
+# (action, actor, outcome, fingerprint, details).
+AuditSpec = Callable[[Integration], tuple[str, str, str, "str | None", dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One write: the integration's new state (None deletes it) and the credential rows that
+    are stored and destroyed with it."""
+
+    item: Integration | None
+    put: tuple[CredentialRecord, ...] = ()
+    destroy: frozenset[str] = frozenset()
+
+
 class RetryLater(Exception):
     """A transient failure in the validator function: raise so Pub/Sub redelivers."""
+
+
+def stuck_after(settings: Any) -> timedelta:
+    """A validation still pending or validating after this long lost its message (a crash)."""
+    attempts = settings.provider_max_attempts
+    backoff = sum(min(settings.provider_backoff_seconds * 2**i, 8.0) for i in range(attempts - 1))
+    # Up to three provider calls (GCP: token, datasets, dry run), each with its retries.
+    bound = 3 * (attempts * settings.provider_timeout_seconds + backoff)
+    return timedelta(seconds=bound) + REDELIVERY_SLACK
 
 
 def associated_data(org: str, provider: str, version: int) -> bytes:
@@ -102,13 +130,21 @@ def encode_cursor(event: Event) -> str:
     return base64.urlsafe_b64encode(f"{event.at.isoformat()}|{event.id}".encode()).decode().rstrip("=")
 
 
+# Cursors only ever hold event times; anything outside these years is not one of ours.
+CURSOR_YEARS = range(2000, 3000)
+
+
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    invalid = BadRequestError("Query parameter 'cursor' is invalid")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         at, _, event_id = raw.partition("|")
-        return datetime.fromisoformat(at), event_id
+        when = datetime.fromisoformat(at)
     except (ValueError, UnicodeDecodeError):
-        raise BadRequestError("Query parameter 'cursor' is invalid") from None
+        raise invalid from None
+    if when.tzinfo is None or when.year not in CURSOR_YEARS or not event_id.isascii() or len(event_id) > 64:
+        raise invalid
+    return when.astimezone(timezone.utc), event_id
 
 
 def pause() -> None:

@@ -10,19 +10,25 @@ from __future__ import annotations
 import json
 import logging
 import time
+from datetime import timedelta
 
-from .domain.errors import IntegrationsError, NotConfiguredError
+from .domain.errors import IntegrationsError, NotConfiguredError, ProviderUnavailableError
 from .domain.lifecycle import Status
 from .domain.models import Credential, CredentialRef, Integration, ValidationMessage
 from .logs import bind
 from .ports import ValidationResult
 from .service_support import (
+    ORPHAN_AGE,
     REVALIDATION_CONCURRENCY,
     SYSTEM,
+    AuditSpec,
+    Plan,
     RetryLater,
     StaleValidation,
     associated_data,
+    quietly,
     result_message,
+    stuck_after,
     target_fingerprint,
 )
 
@@ -87,6 +93,7 @@ class ValidationFlow:
             with ThreadPoolExecutor(max_workers=REVALIDATION_CONCURRENCY) as pool:
                 return list(pool.map(check, items))
 
+        quietly(self.recover)
         items = [i for i in self.store.list_integrations_by_status(Status.ACTIVE.value) if self._has_key(i)]
         results = run(items)
         retry = [item for item, outcome in zip(items, results) if outcome == "transient"]
@@ -98,20 +105,42 @@ class ValidationFlow:
         log.info("revalidation done", extra={"fields": {"checked": len(items), "results": summary}})
         return f"revalidated {len(items)}: {json.dumps(summary, sort_keys=True)}"
 
+    def recover(self, orphan_age: timedelta = ORPHAN_AGE) -> dict[str, int]:
+        """After a crash: queue again every validation stuck longer than one can take (its
+        message died with the process), and destroy ciphertexts no integration references.
+
+        Run by `serve` at start (the local queue lives in memory) and by the daily revalidation.
+        A validation re-queued while it was in fact still running is harmless: it is idempotent.
+        """
+        now = self.clock()
+        requeued = 0
+        for item in self.store.list_unsettled_integrations(now - stuck_after(self.settings)):
+            bind(org=item.org, provider=item.provider)
+            if item.status in (Status.PENDING, Status.VALIDATING) and item.credential:
+                self._enqueue(item, item.credential.credential_id, item.credential.version)
+                requeued += 1
+            if item.rotation and item.rotation.status in ("pending", "validating"):
+                self._enqueue(item, item.rotation.credential_id, item.rotation.version)
+                requeued += 1
+        orphans = self.store.delete_orphan_credentials(now - orphan_age)
+        summary = {"requeued": requeued, "orphans_destroyed": orphans}
+        log.info("recovery done", extra={"fields": summary})
+        return summary
+
     def _has_key(self, item: Integration) -> bool:
         try:
             return not self.registry.get(item.provider).manual
         except IntegrationsError:  # a provider removed from the registry: nothing to call
             return False
 
-    def _validate_stored(self, item: Integration, target: str, actor: str, *, inline: bool = True,
-                         action: str = "validate") -> Integration:
-        credential = self._decrypt(item, target)
-        return self._check(item, credential, target, actor, inline=inline, action=action)[0]
-
-    def _validate_with(self, item: Integration, credential: Credential, *, target: str, actor: str,
-                       inline: bool, action: str = "validate") -> Integration:
-        return self._check(item, credential, target, actor, inline=inline, action=action)[0]
+    def _validate_inline(self, item: Integration, credential: Credential, target: str, actor: str) -> Integration:
+        """Validate while a request waits. A provider that stays down (or rate limits us) after
+        the bounded retries is one answer on every path: the integration records it, and the
+        request answers 503 provider_unavailable."""
+        item, result = self._check(item, credential, target, actor, inline=True)
+        if result is not None and result.transient:
+            raise ProviderUnavailableError(result_message(result) if result.outcome != "provider_unavailable" else None)
+        return item
 
     def _decrypt(self, item: Integration, target: str) -> Credential:
         ref = item.rotation if target == "rotation" else item.credential
@@ -141,47 +170,60 @@ class ValidationFlow:
                      actor: str, inline: bool, action: str) -> tuple[Integration, ValidationResult]:
         if target == "rotation" or item.status in (Status.PENDING, Status.ERROR):
             item = self._mark(item, credential_id, target, "validating")
-        provider = self.registry.get(item.provider)
-        result = self._validator(provider).validate(credential, item.config)
+        result = self._ask_provider(item, credential)
         log.info("provider answered", extra={"fields": {"outcome": result.outcome, "target": target}})
+        fingerprint = target_fingerprint(item, target)
         if result.transient and not inline:
-            self._mark(item, credential_id, target, "pending",
-                       message=f"{result_message(result)}: retrying")
-            self._audit(item, action, actor, result.outcome, target_fingerprint(item, target), {"retrying": True})
+            # Redelivery will try again: stay `validating` (no status flapping, no status event).
+            self._mark(item, credential_id, target, "validating", message=f"{result_message(result)}: retrying",
+                       code=result.outcome, audit=lambda i: (action, actor, result.outcome, fingerprint, {"retrying": True}))
             raise RetryLater(result.outcome)
-        saved = self._record_result(item, credential_id, target, result)
-        self._audit(saved, action, actor, "ok" if result.outcome == "valid" else result.outcome,
-                    target_fingerprint(item, target), {"target": target, **({"detail": result.detail} if result.detail else {})})
+        details = {"target": target, **({"detail": result.detail} if result.detail else {})}
+        saved = self._record_result(item, credential_id, target, result, audit=lambda i: (
+            action, actor, "ok" if result.outcome == "valid" else result.outcome, fingerprint, details))
         return saved, result
 
-    def _mark(self, item: Integration, credential_id: str, target: str, state: str, message: str | None = None
-              ) -> Integration:
-        """Move the targeted credential to validating (or back to pending while a retry is due)."""
+    def _ask_provider(self, item: Integration, credential: Credential) -> ValidationResult:
+        """The provider's verdict. Whatever a provider sends ends in one: an answer a validator
+        could not read is `provider_unavailable`, never an error that leaves `validating` behind."""
+        validator = self._validator(self.registry.get(item.provider))
+        try:
+            return validator.validate(credential, item.config)
+        except Exception as exc:  # noqa: BLE001 - the type is logged, never the text (it may hold data)
+            log.warning("validator failed on a provider answer", extra={"fields": {"error_type": type(exc).__name__}})
+            return ValidationResult("provider_unavailable", "the provider's answer could not be read")
+
+    def _mark(self, item: Integration, credential_id: str, target: str, state: str, message: str | None = None,
+              code: str | None = None, audit: AuditSpec | None = None) -> Integration:
+        """Move the targeted credential to validating (with a message while a retry is due)."""
 
         def change(current: Integration | None) -> Integration:
             current = self._owned(current, credential_id, target)
             if target == "rotation":
                 return current.model_copy(update={"rotation": current.rotation.model_copy(
                     update={"status": state, "message": message}), "updated_at": self.clock()})
-            return self._moved(current, Status(state), None, message)
+            return self._moved(current, Status(state), code, message)
 
-        return self._write(item.org, item.provider, change)
+        return self._write(item.org, item.provider, change, audit=audit)
 
     def _record_result(self, item: Integration, credential_id: str, target: str,
-                       result: ValidationResult) -> Integration:
+                       result: ValidationResult, audit: AuditSpec) -> Integration:
         now = self.clock()
         message = None if result.outcome == "valid" else result_message(result)
         code = None if result.outcome == "valid" else result.outcome
 
-        def change(current: Integration | None) -> Integration:
+        def change(current: Integration | None) -> Integration | Plan:
             current = self._owned(current, credential_id, target)
             if target == "rotation":
                 if result.outcome == "valid":
                     rot = current.rotation
                     ref = CredentialRef(credential_id=rot.credential_id, version=rot.version,
                                         fingerprint=rot.fingerprint, hint=rot.hint, created_at=rot.created_at)
-                    return self._moved(current, Status.ACTIVE, None, None).model_copy(update={
+                    promoted = self._moved(current, Status.ACTIVE, None, None).model_copy(update={
                         "credential": ref, "rotation": None, "last_validated_at": now})
+                    # The old credential is destroyed with the promotion, in the same unit of work.
+                    old = frozenset({current.credential.credential_id}) if current.credential else frozenset()
+                    return Plan(promoted, destroy=old)
                 return current.model_copy(update={"rotation": current.rotation.model_copy(
                     update={"status": "failed", "message": message}), "updated_at": now})
             was_active = current.status is Status.ACTIVE
@@ -195,10 +237,7 @@ class ValidationFlow:
                 status = Status.ERROR
             return self._moved(current, status, code, message).model_copy(update={"last_validated_at": now})
 
-        saved = self._write(item.org, item.provider, change)
-        if target == "rotation" and result.outcome == "valid" and item.credential:
-            self.store.delete_credential(item.org, item.provider, item.credential.credential_id)
-        return saved
+        return self._write(item.org, item.provider, change, audit=audit)
 
     def _owned(self, current: Integration | None, credential_id: str, target: str) -> Integration:
         """The integration, if `credential_id` is still the one targeted; else the work is stale."""

@@ -130,10 +130,15 @@ def _read_body(request: Any) -> bytes:
 
 
 def _parse_json(raw: bytes) -> Any:
+    from .domain.text import encodable
+
     try:
-        return json.loads(raw.decode("utf-8")) if raw.strip() else None
+        body = json.loads(raw.decode("utf-8")) if raw.strip() else None
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
         raise BadRequestError("Request body is not valid JSON") from None
+    if not encodable(body):  # escaped lone surrogates ("\ud800") parse, then fail everywhere later
+        raise BadRequestError("Request body holds text that is not valid Unicode")
+    return body
 
 
 def handle(name: str, handler: Handler, request: Any):
@@ -164,7 +169,7 @@ def handle(name: str, handler: Handler, request: Any):
         service = get_service()
         actor = service.authenticate(request.headers.get("X-API-Key"), params["org"])
         body = _parse_json(raw) if takes_body else None
-        bind(org=actor.org, provider=params.get("provider"))
+        bind(org=actor.org)  # the provider is bound by the use case, once the registry knows it
         status, payload = handler(service, actor, Call(actor.org, params.get("provider"), body, dict(request.args)))
         return json_response(status, payload, cors)
     except IntegrationsError as error:

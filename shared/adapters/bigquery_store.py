@@ -35,6 +35,8 @@ from typing import Any, Callable, TypeVar
 from ..domain.errors import ConflictError, StoreError
 from ..domain.lifecycle import Status
 from ..domain.models import CredentialRecord, CredentialRef, Event, Integration, Org, Rotation
+from ..ports import Attempt, Write
+from .ordered_commit import commit_in_order
 
 log = logging.getLogger(__name__)
 
@@ -356,6 +358,21 @@ class BigQueryStore:
         )
         return [_integration(r) for r in rows]
 
+    def list_unsettled_integrations(self, updated_before: datetime) -> list[Integration]:
+        # Across orgs by design (the recovery sweep after a crash).
+        rows, _ = self._query(
+            f"SELECT * FROM {self._t('org_integrations')} WHERE updated_at < @before AND status != 'disabled' "
+            f"AND (status IN ('pending', 'validating') "
+            f"OR JSON_VALUE(rotation, '$.status') IN ('pending', 'validating')) AND {INTEGRATION_CONFIRMED} "
+            "ORDER BY org_slug, provider",
+            [self._p("before", "TIMESTAMP", _ms(updated_before))],
+        )
+        return [_integration(r) for r in rows]
+
+    def commit(self, write: Write) -> Integration | None:
+        """BigQuery has no transaction over several tables here: ordered steps (ordered_commit.py)."""
+        return commit_in_order(self, write)
+
     def insert_integration(self, item: Integration) -> Integration:
         stored = _normalized(item, revision=1)
         sql = f"""
@@ -497,9 +514,20 @@ class BigQueryStore:
         )
         return affected > 0
 
+    def delete_orphan_credentials(self, created_before: datetime) -> int:
+        credentials, integrations = self._t("org_credentials"), self._t("org_integrations")
+        _, affected = self._query(
+            f"""DELETE FROM {credentials} c WHERE c.created_at < @before AND NOT EXISTS (
+                  SELECT 1 FROM {integrations} i WHERE i.org_slug = c.org_slug AND i.provider = c.provider
+                    AND (i.credential_id = c.credential_id
+                         OR JSON_VALUE(i.rotation, '$.credential_id') = c.credential_id))""",
+            [self._p("before", "TIMESTAMP", _ms(created_before))],
+        )
+        return affected
+
     # -- rate limiting --------------------------------------------------------------------
 
-    def try_record_attempt(self, org: str, provider: str, now: datetime, window_seconds: int, limit: int) -> bool:
+    def try_record_attempt(self, org: str, provider: str, now: datetime, window_seconds: int, limit: int) -> Attempt:
         now = _ms(now)
         assert now is not None
         start = now - timedelta(seconds=window_seconds)
@@ -546,7 +574,14 @@ class BigQueryStore:
         allowed = bool(rows and rows[0]["n"])
         if random.randrange(SWEEP_ONE_IN) == 0:
             self._sweep_attempts(org, provider, start)
-        return allowed
+        if allowed:
+            return Attempt(True)
+        rows, _ = self._query(
+            f"SELECT MIN(`at`) AS oldest FROM {table} "
+            "WHERE org_slug = @org AND provider = @provider AND attempt_id != @gate AND `at` > @start",
+            base + [self._p("gate", "STRING", GATE_ID), self._p("start", "TIMESTAMP", start)],
+        )
+        return Attempt.refused(_utc(rows[0]["oldest"]) if rows else None, now, window_seconds)
 
     def _sweep_attempts(self, org: str, provider: str, before: datetime) -> None:
         """Drop attempts that left the window; best effort (a lost race just waits for the next)."""

@@ -21,6 +21,7 @@ from typing import Any, Iterator
 from ..domain.errors import ConflictError, StoreError
 from ..domain.lifecycle import Status
 from ..domain.models import CredentialRecord, CredentialRef, Event, Integration, Org, Rotation
+from ..ports import Attempt, Write
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS org_api_keys (
@@ -108,11 +109,17 @@ class SqliteStore:
                 raise StoreError("Store unavailable") from exc
             try:
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            else:
                 conn.execute("COMMIT")
+            except BaseException as exc:
+                # A full disk or an I/O error may fail any statement, COMMIT included:
+                # the whole transaction is rolled back, nothing of it is kept.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.IntegrityError):
+                    raise
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError("Store unavailable") from exc
+                raise
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         try:
@@ -200,37 +207,72 @@ class SqliteStore:
         rows = self._read("SELECT * FROM org_integrations WHERE status = ? ORDER BY org_slug, provider", (status,))
         return [self._integration(r) for r in rows]
 
-    def insert_integration(self, item: Integration) -> Integration:
+    def list_unsettled_integrations(self, updated_before: datetime) -> list[Integration]:
+        rows = self._read(
+            "SELECT * FROM org_integrations WHERE updated_at < ? AND status != 'disabled' AND ("
+            "status IN ('pending', 'validating')"
+            " OR json_extract(rotation, '$.status') IN ('pending', 'validating'))"
+            " ORDER BY org_slug, provider",
+            (_ts(updated_before),),
+        )
+        return [self._integration(r) for r in rows]
+
+    def commit(self, write: Write) -> Integration | None:
+        """The whole unit of work in one transaction: a failure anywhere keeps none of it."""
         try:
             with self._write() as conn:
-                conn.execute(
-                    f"INSERT INTO org_integrations ({INTEGRATION_COLUMNS}) VALUES ({', '.join('?' * 18)})",
-                    self._integration_params(item, 1),
-                )
+                for record in write.put_credentials:
+                    self._insert_credential(conn, record)
+                saved = self._save_integration(conn, write)
+                for credential_id in sorted(write.delete_credentials):
+                    conn.execute("DELETE FROM org_credentials WHERE org_slug = ? AND provider = ? AND credential_id = ?",
+                                 (write.org, write.provider, credential_id))
+                for event in write.events:
+                    self._insert_event(conn, event)
         except sqlite3.IntegrityError as exc:
-            raise ConflictError("Integration already exists") from exc
-        return item.model_copy(update={"revision": 1})
+            raise ConflictError("Integration or credential already exists") from exc
+        return saved
+
+    def _save_integration(self, conn: sqlite3.Connection, write: Write) -> Integration | None:
+        item, expected = write.integration, write.expected_revision
+        if item is None:
+            if expected is not None:
+                self._delete_integration(conn, write.org, write.provider, expected)
+            return None
+        if expected is None:
+            conn.execute(f"INSERT INTO org_integrations ({INTEGRATION_COLUMNS}) VALUES ({', '.join('?' * 18)})",
+                         self._integration_params(item, 1))
+            return item.model_copy(update={"revision": 1})
+        params = self._integration_params(item, expected + 1)
+        assignments = ", ".join(f"{c.strip()} = ?" for c in INTEGRATION_COLUMNS.split(",")[2:])
+        cur = conn.execute(
+            f"UPDATE org_integrations SET {assignments} WHERE org_slug = ? AND provider = ? AND revision = ?",
+            (*params[2:], item.org, item.provider, expected),
+        )
+        if cur.rowcount != 1:
+            raise ConflictError("Integration changed since it was read")
+        return item.model_copy(update={"revision": expected + 1})
+
+    @staticmethod
+    def _delete_integration(conn: sqlite3.Connection, org: str, provider: str, expected_revision: int) -> None:
+        cur = conn.execute("DELETE FROM org_integrations WHERE org_slug = ? AND provider = ? AND revision = ?",
+                           (org, provider, expected_revision))
+        if cur.rowcount != 1:
+            raise ConflictError("Integration changed since it was read")
+
+    def insert_integration(self, item: Integration) -> Integration:
+        saved = self.commit(Write(item.org, item.provider, None, item))
+        assert saved is not None
+        return saved
 
     def update_integration(self, item: Integration, expected_revision: int) -> Integration:
-        params = self._integration_params(item, expected_revision + 1)
-        assignments = ", ".join(f"{c.strip()} = ?" for c in INTEGRATION_COLUMNS.split(",")[2:])
-        with self._write() as conn:
-            cur = conn.execute(
-                f"UPDATE org_integrations SET {assignments} WHERE org_slug = ? AND provider = ? AND revision = ?",
-                (*params[2:], item.org, item.provider, expected_revision),
-            )
-            if cur.rowcount != 1:
-                raise ConflictError("Integration changed since it was read")
-        return item.model_copy(update={"revision": expected_revision + 1})
+        saved = self.commit(Write(item.org, item.provider, expected_revision, item))
+        assert saved is not None
+        return saved
 
     def delete_integration(self, org: str, provider: str, expected_revision: int) -> None:
         with self._write() as conn:
-            cur = conn.execute(
-                "DELETE FROM org_integrations WHERE org_slug = ? AND provider = ? AND revision = ?",
-                (org, provider, expected_revision),
-            )
-            if cur.rowcount != 1:
-                raise ConflictError("Integration changed since it was read")
+            self._delete_integration(conn, org, provider, expected_revision)
 
     # -- credentials ------------------------------------------------------------------------
 
@@ -242,15 +284,19 @@ class SqliteStore:
             fingerprint=row["fingerprint"], hint=row["hint"], created_at=_dt(row["created_at"]),
         )
 
+    @staticmethod
+    def _insert_credential(conn: sqlite3.Connection, record: CredentialRecord) -> None:
+        conn.execute(
+            "INSERT INTO org_credentials (org_slug, provider, credential_id, version, ciphertext, key_version,"
+            " fingerprint, hint, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (record.org, record.provider, record.credential_id, record.version, record.ciphertext,
+             record.key_version, record.fingerprint, record.hint, _ts(record.created_at)),
+        )
+
     def put_credential(self, record: CredentialRecord) -> None:
         try:
             with self._write() as conn:
-                conn.execute(
-                    "INSERT INTO org_credentials (org_slug, provider, credential_id, version, ciphertext, key_version,"
-                    " fingerprint, hint, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (record.org, record.provider, record.credential_id, record.version, record.ciphertext,
-                     record.key_version, record.fingerprint, record.hint, _ts(record.created_at)),
-                )
+                self._insert_credential(conn, record)
         except sqlite3.IntegrityError as exc:
             raise ConflictError("Credential already exists") from exc
 
@@ -304,33 +350,48 @@ class SqliteStore:
             )
             return cur.rowcount == 1
 
+    def delete_orphan_credentials(self, created_before: datetime) -> int:
+        with self._write() as conn:
+            return conn.execute(
+                "DELETE FROM org_credentials WHERE created_at < ? AND NOT EXISTS ("
+                " SELECT 1 FROM org_integrations i WHERE i.org_slug = org_credentials.org_slug"
+                " AND i.provider = org_credentials.provider"
+                " AND (i.credential_id = org_credentials.credential_id"
+                "  OR json_extract(i.rotation, '$.credential_id') = org_credentials.credential_id))",
+                (_ts(created_before),),
+            ).rowcount
+
     # -- validation rate limit --------------------------------------------------------------
 
-    def try_record_attempt(self, org: str, provider: str, now: datetime, window_seconds: int, limit: int) -> bool:
+    def try_record_attempt(self, org: str, provider: str, now: datetime, window_seconds: int, limit: int) -> Attempt:
         since = _ts(now - timedelta(seconds=window_seconds))
         with self._write() as conn:
             conn.execute("DELETE FROM validation_attempts WHERE org_slug = ? AND provider = ? AND at <= ?",
                          (org, provider, since))
-            (count,) = conn.execute(
-                "SELECT COUNT(*) FROM validation_attempts WHERE org_slug = ? AND provider = ? AND at > ?",
+            count, oldest = conn.execute(
+                "SELECT COUNT(*), MIN(at) FROM validation_attempts WHERE org_slug = ? AND provider = ? AND at > ?",
                 (org, provider, since),
             ).fetchone()
             if count >= limit:
-                return False
+                return Attempt.refused(_dt(oldest), now, window_seconds)
             conn.execute("INSERT INTO validation_attempts (org_slug, provider, attempt_id, at) VALUES (?, ?, ?, ?)",
                          (org, provider, uuid.uuid4().hex, _ts(now)))
-            return True
+            return Attempt(True)
 
     # -- audit events -----------------------------------------------------------------------
 
+    @staticmethod
+    def _insert_event(conn: sqlite3.Connection, event: Event) -> None:
+        conn.execute(
+            "INSERT INTO audit_events (event_id, org_slug, provider, at, action, actor, outcome, fingerprint, details)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (event.id, event.org, event.provider, _ts(event.at), event.action, event.actor, event.outcome,
+             event.fingerprint, json.dumps(event.details, sort_keys=True)),
+        )
+
     def append_event(self, event: Event) -> None:
         with self._write() as conn:
-            conn.execute(
-                "INSERT INTO audit_events (event_id, org_slug, provider, at, action, actor, outcome, fingerprint, details)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (event.id, event.org, event.provider, _ts(event.at), event.action, event.actor, event.outcome,
-                 event.fingerprint, json.dumps(event.details, sort_keys=True)),
-            )
+            self._insert_event(conn, event)
 
     def list_events(self, org: str, provider: str, limit: int, before: tuple[datetime, str] | None = None) -> list[Event]:
         sql = "SELECT * FROM audit_events WHERE org_slug = ? AND provider = ?"

@@ -32,6 +32,9 @@ class HttpValidator:
     def check_format(self, credential: Credential, config: dict[str, Any]) -> None:
         raise NotImplementedError
 
+    def check_key(self, credential: Credential, config: dict[str, Any]) -> None:
+        """The expensive rest of the format check; API keys have none."""
+
     def format_gate(self, credential: Credential, config: dict[str, Any]) -> ValidationResult | None:
         """A stored key that fails the format check can never be valid: say so without calling."""
         try:

@@ -157,7 +157,7 @@ def test_json_with_charset_and_problem_json_are_accepted(service_env, api_key) -
     (b"5", "JSON object"),
     (b"null", "JSON object"),
     (b"", "JSON object"),
-    (b'{"credential": "sk-x", "extra": 1}', "'extra' is not allowed"),
+    (b'{"credential": "sk-x", "extra": 1}', "Unknown field in body"),
     (b'{"credential": "sk-x", "' + b"k" * 60 + b'": 1}', "Unknown field"),
 ])
 def test_400_for_bad_bodies(service_env, api_key, body: bytes, fragment: str) -> None:
@@ -360,3 +360,36 @@ def test_deeply_nested_service_account_string_is_invalid_format(service_env, api
     response = client("setup_integration").post(f"{BASE}/{ORG}/gcp/setup", data=body.encode(),
                                                 headers={"X-API-Key": api_key, "Content-Type": "application/json"})
     assert_error(response, 400, "invalid_format", "Invalid API key format")
+
+
+SURROGATE_BODIES = [
+    ("openai", {"credential": "KEY", "name": "\ud800"}),
+    ("slack", {"config": {"plan": "\udfff", "seats": 1, "monthly_cost": 1, "currency": "USD",
+                          "billing_cycle": "monthly"}}),
+    ("gcp", {"credential": {"type": "service_account", "project_id": "billing-test-4821", "client_email": "\ud800"}}),
+    ("gcp", {"credential": {"type": "service_account", "\ud800": "x"}}),
+]
+
+
+@pytest.mark.parametrize("provider,body", SURROGATE_BODIES, ids=[f"{p}-{i}" for i, (p, _) in enumerate(SURROGATE_BODIES)])
+def test_lone_surrogates_are_400_and_use_no_rate_limit_attempt(service_env, api_key, provider: str,
+                                                               body: dict) -> None:
+    service_env.set(VALIDATION_RATE_LIMIT="1/600")
+    if body.get("credential") == "KEY":
+        body = {**body, "credential": service_env.servers.openai.set(openai_key(), "valid")}
+    raw = json.dumps(body).encode()  # json.dumps escapes the lone surrogate as \ud800
+    assert b"\\ud" in raw
+    headers = {"X-API-Key": api_key, "Content-Type": "application/json"}
+    response = client("setup_integration").post(f"{BASE}/{ORG}/{provider}/setup", data=raw, headers=headers)
+    assert_error(response, 400, "bad_request", "Request body holds text that is not valid Unicode")
+    key = service_env.servers.openai.set(openai_key(), "valid")
+    again = client("setup_integration").post(f"{BASE}/{ORG}/openai/setup", json={"credential": key}, headers=headers)
+    assert again.status_code == 202, "the refused request must not have used the one attempt"
+
+
+def test_an_unknown_provider_name_is_never_repeated_in_logs_or_answers(service_env, api_key,
+                                                                       json_log: io.StringIO) -> None:
+    name = "provider-canary-" + "q" * 20
+    response = client("get_integration").get(f"{BASE}/{ORG}/{name}", headers={"X-API-Key": api_key})
+    assert_error(response, 404, "unknown_provider", "Unknown provider")
+    assert "canary" not in json_log.getvalue() and "qqqq" not in json_log.getvalue()

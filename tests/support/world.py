@@ -1,0 +1,120 @@
+"""The use cases on real parts, as the unit tests of the service build them: a SQLite store and
+a local keyring in a temporary directory, the local provider servers over HTTP, and a
+recording queue (the queue adapters have their own contract suite), so a test sees exactly
+which validation messages were published. Fixtures: tests/unit/conftest.py.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from shared.container import build_service
+from shared.service import IntegrationService
+from tests.support.doubles import RecordingQueue
+from tests.support.provider_servers import (
+    ProviderServers,
+    anthropic_key,
+    deepseek_key,
+    gemini_key,
+    openai_key,
+    settings_for,
+)
+
+ORG = "acme_corp"
+
+
+@dataclass
+class World:
+    service: IntegrationService
+    queue: RecordingQueue
+    servers: ProviderServers
+    data_dir: Path
+    api_key: str
+    actor: Any = None
+    keys: list[str] = field(default_factory=list)
+
+    # -- keys, registered with the fake providers
+    def key(self, provider: str = "openai", scenario: str = "valid") -> str:
+        make = {"openai": openai_key, "anthropic": anthropic_key, "gemini": gemini_key, "deepseek": deepseek_key}
+        value = make[provider]()
+        getattr(self.servers, provider).set(value, scenario)
+        self.keys.append(value)
+        return value
+
+    def scenario(self, provider: str, key: str, scenario: str) -> None:
+        getattr(self.servers, provider).set(key, scenario)
+
+    # -- shortcuts
+    def setup(self, provider: str = "openai", credential: Any = None, **kwargs: Any) -> dict[str, Any]:
+        body = kwargs.pop("body", None) or {"credential": credential}
+        return self.service.setup(self.actor, provider, body, **kwargs)
+
+    def active(self, provider: str = "openai", scenario: str = "valid") -> str:
+        key = self.key(provider, scenario)
+        assert self.setup(provider, key, wait=True)["status"] == "active"
+        return key
+
+    def get(self, provider: str = "openai") -> dict[str, Any]:
+        return self.service.get(self.actor, provider)
+
+    def stored(self, provider: str = "openai"):
+        return self.service.store.get_integration(self.actor.org, provider)
+
+    def credential_rows(self) -> list[Any]:
+        return self.service.store.list_credentials(None, 1000)
+
+    def deliver_last(self, attempt: int = 1) -> str:
+        return self.service.handle_message(self.queue.messages[-1], attempt)
+
+    def events(self, provider: str = "openai", **kw: Any) -> list[dict[str, Any]]:
+        return self.service.events(self.actor, provider, **kw)["events"]
+
+    def status_events(self) -> list[dict[str, Any]]:
+        path = self.data_dir / "status-events.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+    def everything_on_disk(self) -> bytes:
+        return b"".join(p.read_bytes() for p in self.data_dir.rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def servers(_service_env_servers: ProviderServers) -> Iterator[ProviderServers]:
+    _service_env_servers.reset()
+    yield _service_env_servers
+    _service_env_servers.reset()
+
+
+@pytest.fixture
+def make_world(tmp_path: Path, servers: ProviderServers):
+    made: list[World] = []
+
+    def make(*, cipher: Any = None, store: Any = None, **overrides: Any) -> World:
+        data_dir = tmp_path / f"data{len(made)}"
+        values = {"validation_rate_limit": "100/600", "provider_timeout_seconds": 1.0, **overrides}
+        settings = settings_for(servers, data_dir=data_dir, **values)
+        queue = RecordingQueue()
+        parts: dict[str, Any] = {"queue": queue}
+        if cipher is not None:
+            parts["cipher"] = cipher
+        if store is not None:
+            parts["store"] = store
+        service = build_service(settings, **parts)
+        api_key = service.create_org(ORG)
+        world = World(service, queue, servers, data_dir, api_key)
+        world.actor = service.authenticate(api_key, ORG)
+        made.append(world)
+        return world
+
+    yield make
+    for world in made:
+        world.service.store.close()
+
+
+@pytest.fixture
+def world(make_world) -> World:
+    return make_world()
