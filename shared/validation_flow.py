@@ -138,8 +138,8 @@ class ValidationFlow:
         the bounded retries is one answer on every path: the integration records it, and the
         request answers 503 provider_unavailable."""
         item, result = self._check(item, credential, target, actor, inline=True)
-        if result is not None and result.transient:
-            raise ProviderUnavailableError(result_message(result) if result.outcome != "provider_unavailable" else None)
+        if result is not None and result.transient:  # the detail is on record, the answer is the catalogue's
+            raise ProviderUnavailableError()
         return item
 
     def _decrypt(self, item: Integration, target: str) -> Credential:

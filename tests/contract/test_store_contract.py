@@ -16,6 +16,7 @@ import pytest
 from shared.domain.errors import ConflictError
 from shared.domain.lifecycle import Status
 from shared.domain.models import CredentialRecord, CredentialRef, Event, Integration, Org, Rotation
+from shared.ports import Write
 
 T0 = datetime(2026, 3, 14, 15, 9, 26, 535000, tzinfo=timezone.utc)
 CEST = timezone(timedelta(hours=2))
@@ -315,20 +316,31 @@ def test_replace_ciphertext_only_swaps_the_expected_old_value(store):
 # -- rate limit ---------------------------------------------------------------------------
 
 
+def _allowed(store, org: str, provider: str, at: datetime, window: int, limit: int) -> bool:
+    return store.try_record_attempt(org, provider, at, window, limit).allowed
+
+
 def test_attempts_are_limited_within_the_window_and_free_after_it(store):
-    results = [store.try_record_attempt("acme", "openai", T0 + timedelta(seconds=i), 600, 3) for i in range(4)]
+    results = [_allowed(store, "acme", "openai", T0 + timedelta(seconds=i), 600, 3) for i in range(4)]
     assert results == [True, True, True, False]
     # Another provider and another org have their own budgets.
-    assert store.try_record_attempt("acme", "anthropic", T0, 600, 3) is True
-    assert store.try_record_attempt("globex", "openai", T0, 600, 3) is True
+    assert _allowed(store, "acme", "anthropic", T0, 600, 3) is True
+    assert _allowed(store, "globex", "openai", T0, 600, 3) is True
     # Still inside the window of the first attempt (at T0): refused.
-    assert store.try_record_attempt("acme", "openai", T0 + timedelta(seconds=599), 600, 3) is False
+    assert _allowed(store, "acme", "openai", T0 + timedelta(seconds=599), 600, 3) is False
     # The first attempt left the window (T0 + 600 is not > T0 + 600 - 600): one slot frees up.
-    assert store.try_record_attempt("acme", "openai", T0 + timedelta(seconds=600), 600, 3) is True
-    assert store.try_record_attempt("acme", "openai", T0 + timedelta(seconds=600), 600, 3) is False
+    assert _allowed(store, "acme", "openai", T0 + timedelta(seconds=600), 600, 3) is True
+    assert _allowed(store, "acme", "openai", T0 + timedelta(seconds=600), 600, 3) is False
     # Long after, the whole budget is back.
     later = T0 + timedelta(hours=2)
-    assert [store.try_record_attempt("acme", "openai", later, 600, 3) for _ in range(4)] == [True, True, True, False]
+    assert [_allowed(store, "acme", "openai", later, 600, 3) for _ in range(4)] == [True, True, True, False]
+
+
+def test_a_refusal_says_when_the_oldest_attempt_leaves_the_window(store):
+    assert store.try_record_attempt("acme", "openai", T0, 600, 2).allowed
+    assert store.try_record_attempt("acme", "openai", T0 + timedelta(seconds=100), 600, 2).allowed
+    refused = store.try_record_attempt("acme", "openai", T0 + timedelta(seconds=250.5), 600, 2)
+    assert (refused.allowed, refused.retry_after) == (False, 350)  # T0 + 600 - (T0 + 250.5), rounded up
 
 
 def test_attempts_are_exact_under_concurrency(store):
@@ -339,7 +351,7 @@ def test_attempts_are_exact_under_concurrency(store):
     def attempt() -> None:
         barrier.wait()
         try:
-            results.append(store.try_record_attempt("acme", "openai", T0, 600, 5))
+            results.append(_allowed(store, "acme", "openai", T0, 600, 5))
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -350,7 +362,7 @@ def test_attempts_are_exact_under_concurrency(store):
         t.join(timeout=60)
     assert errors == []
     assert results.count(True) == 5 and results.count(False) == 7
-    assert store.try_record_attempt("acme", "openai", T0 + timedelta(seconds=1), 600, 5) is False
+    assert _allowed(store, "acme", "openai", T0 + timedelta(seconds=1), 600, 5) is False
 
 
 # -- events -------------------------------------------------------------------------------
@@ -399,3 +411,78 @@ def test_event_cursor_accepts_a_non_utc_timestamp(store):
     store.append_event(make_event(T0 + timedelta(seconds=1), "b"))
     cursor = ((T0 + timedelta(seconds=1)).astimezone(CEST), "b")
     assert [e.id for e in store.list_events("acme", "openai", limit=5, before=cursor)] == ["a"]
+
+
+# -- units of work ------------------------------------------------------------------------
+
+
+def _ref(record: CredentialRecord) -> CredentialRef:
+    return CredentialRef(credential_id=record.credential_id, version=record.version, fingerprint=record.fingerprint,
+                         hint=record.hint, created_at=record.created_at)
+
+
+def test_commit_stores_the_integration_its_credentials_and_events_together(store):
+    first = make_record(credential_id="c-1")
+    item = make_integration(credential=_ref(first))
+    saved = store.commit(Write("acme", "openai", None, item, (first,), frozenset(), (make_event(T0, "e1"),)))
+    assert saved.revision == 1 and store.get_integration("acme", "openai") == saved
+    assert store.get_credential("acme", "openai", "c-1") is not None
+    assert [e.id for e in store.list_events("acme", "openai", 10)] == ["e1"]
+
+    second = make_record(credential_id="c-2", version=2)
+    replaced = saved.model_copy(update={"credential": _ref(second), "name": "Renamed"})
+    again = store.commit(Write("acme", "openai", 1, replaced, (second,), frozenset({"c-1"}),
+                               (make_event(T0 + timedelta(seconds=1), "e2"),)))
+    assert again.revision == 2 and store.get_integration("acme", "openai").name == "Renamed"
+    assert store.get_credential("acme", "openai", "c-1") is None
+    assert store.get_credential("acme", "openai", "c-2") is not None
+
+    assert store.commit(Write("acme", "openai", 2, None, (), frozenset({"c-2"}),
+                              (make_event(T0 + timedelta(seconds=2), "e3"),))) is None
+    assert store.get_integration("acme", "openai") is None
+    assert store.list_credentials(None, 10) == []
+    assert [e.id for e in store.list_events("acme", "openai", 10)] == ["e3", "e2", "e1"]
+
+
+def test_a_commit_that_loses_its_race_leaves_nothing(store):
+    first = make_record(credential_id="c-1")
+    saved = store.commit(Write("acme", "openai", None, make_integration(credential=_ref(first)), (first,)))
+    late = make_record(credential_id="c-late", version=2)
+    with pytest.raises(ConflictError):  # a stale revision
+        store.commit(Write("acme", "openai", 7, saved.model_copy(update={"credential": _ref(late)}), (late,),
+                           frozenset({"c-1"}), (make_event(T0, "lost"),)))
+    with pytest.raises(ConflictError):  # an insert of what exists
+        store.commit(Write("acme", "openai", None, make_integration(name="Other"), (late,)))
+    with pytest.raises(ConflictError):  # a delete at a stale revision
+        store.commit(Write("acme", "openai", 7, None, (), frozenset({"c-1"})))
+    assert store.get_integration("acme", "openai") == saved
+    assert [r.credential_id for r in store.list_credentials(None, 10)] == ["c-1"]
+    assert store.list_events("acme", "openai", 10) == []
+
+
+def test_unsettled_integrations_are_listed_once_old_enough(store):
+    old, fresh = T0, T0 + timedelta(hours=1)
+    rotation = Rotation(credential_id="r", version=2, status="validating", fingerprint="cd" * 32, hint="h",
+                        created_at=old)
+    for provider, status, updated, rot in [
+        ("openai", Status.PENDING, old, None), ("anthropic", Status.VALIDATING, old, None),
+        ("gemini", Status.ACTIVE, old, rotation), ("deepseek", Status.ACTIVE, old, None),
+        ("gcp", Status.PENDING, fresh, None), ("slack", Status.DISABLED, old, rotation),
+    ]:
+        store.insert_integration(make_integration(provider=provider, status=status, updated_at=updated, rotation=rot))
+    found = store.list_unsettled_integrations(T0 + timedelta(minutes=30))
+    assert sorted(i.provider for i in found) == ["anthropic", "gemini", "openai"]
+
+
+def test_orphan_credentials_are_destroyed_once_old_and_unreferenced(store):
+    rotation = Rotation(credential_id="rot", version=2, status="pending", fingerprint="cd" * 32, hint="h",
+                        created_at=T0)
+    current = make_record(credential_id="cur")
+    store.insert_integration(make_integration(credential=_ref(current), rotation=rotation))
+    for record in (current, make_record(credential_id="rot", version=2), make_record(credential_id="orphan"),
+                   make_record(credential_id="young", created_at=T0 + timedelta(hours=1)),
+                   make_record(provider="gemini", credential_id="cur")):  # same id, another integration
+        store.put_credential(record)
+    assert store.delete_orphan_credentials(T0 + timedelta(minutes=1)) == 2
+    left = sorted((r.provider, r.credential_id) for r in store.list_credentials(None, 10))
+    assert left == [("openai", "cur"), ("openai", "rot"), ("openai", "young")]

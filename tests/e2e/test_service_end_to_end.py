@@ -179,7 +179,10 @@ def test_provider_verdicts_are_statuses_not_request_errors(api, providers, canar
 def test_provider_down_then_revoked_key_expires(live, api, providers, canaries):
     down = providers.deepseek.set(deepseek_key(), "unavailable")
     canaries.append(down)
-    body = api.call("POST", f"/{ORG}/deepseek/setup?wait=true", 200, json={"credential": down})
+    # One outage, one answer: 503 on every path that waits; the integration records it.
+    api.error("POST", f"/{ORG}/deepseek/setup?wait=true", 503, "provider_unavailable", "Provider unavailable",
+              json={"credential": down})
+    body = api.call("GET", f"/{ORG}/deepseek", 200)
     assert body["status"] == "error" and body["status_message"].startswith("Provider unavailable")
     api.error("POST", f"/{ORG}/deepseek/validate", 503, "provider_unavailable", "Provider unavailable")
 

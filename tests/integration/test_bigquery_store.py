@@ -78,7 +78,7 @@ def run_full_flow(store: BigQueryStore) -> None:
     store.put_credential(make_record(provider="gcp", credential_id="c-1", ciphertext=bytes(range(256))))
     store.put_credential(make_record(provider="gcp", credential_id="c-2"))
     updated = store.update_integration(stored.model_copy(update={"status": Status.ACTIVE}), expected_revision=1)
-    assert store.try_record_attempt("acme", "gcp", T0, 600, 5) is True
+    assert store.try_record_attempt("acme", "gcp", T0, 600, 5).allowed is True
     store.append_event(make_event(T0, "e1", provider="gcp", details={"k": "v"}))
     assert [e.id for e in store.list_events("acme", "gcp", limit=5, before=(T0 + timedelta(seconds=1), "z"))] == ["e1"]
     assert store.replace_ciphertext(make_record(provider="gcp", credential_id="c-1", ciphertext=b"new"),
@@ -214,9 +214,9 @@ def test_expired_attempts_are_swept_and_the_gate_row_is_never_counted(bq_store: 
     import shared.adapters.bigquery_store as module
 
     monkeypatch.setattr(module, "SWEEP_ONE_IN", 1)  # sweep on every call
-    assert [bq_store.try_record_attempt("acme", "gcp", T0, 60, 2) for _ in range(3)] == [True, True, False]
+    assert [bq_store.try_record_attempt("acme", "gcp", T0, 60, 2).allowed for _ in range(3)] == [True, True, False]
     later = T0 + timedelta(seconds=61)
-    assert [bq_store.try_record_attempt("acme", "gcp", later, 60, 2) for _ in range(3)] == [True, True, False]
+    assert [bq_store.try_record_attempt("acme", "gcp", later, 60, 2).allowed for _ in range(3)] == [True, True, False]
 
     rows = list(bq_store.client.query(
         f"SELECT attempt_id, `at` FROM `{PROJECT}.{bq_store.dataset}.validation_attempts` ORDER BY attempt_id"

@@ -34,10 +34,10 @@ from shared.adapters.cloudevents import (
 from shared.adapters.local_keyring import LocalKeyring
 from shared.adapters.sqlite_store import SqliteStore
 from shared.container import build_service
-from shared.domain.errors import StoreError
 from shared.logs import JsonFormatter
 from shared.service import Actor
 from tests.support.doubles import RecordingQueue
+from tests.support.faults import FaultyStore, sqlite_failure
 from tests.support.live_service import LiveService
 from tests.support.provider_servers import (
     ProviderServers,
@@ -210,7 +210,7 @@ def exercise_over_http(live: LiveService, providers: ProviderServers, canaries: 
     down = providers.deepseek.set(deepseek_key(), "unavailable")
     scoped = providers.openai.set(openai_key("svcacct"), "missing_scope")
     canaries.add(down, scoped)
-    ok(client.post(f"/{ORG}/deepseek/setup?wait=true", json={"credential": down}), 200)
+    ok(client.post(f"/{ORG}/deepseek/setup?wait=true", json={"credential": down}), 503)  # the provider stays down
     ok(client.post(f"/{ORG}/deepseek/validate"), 503)
     ok(client.post(f"/{ORG}/openai/setup?wait=true", json={"credential": scoped}), 200)
     slow = providers.gemini.set(gemini_key(), "slow")  # longer than PROVIDER_TIMEOUT_SECONDS
@@ -272,31 +272,6 @@ def exercise_over_http(live: LiveService, providers: ProviderServers, canaries: 
 
 
 
-class BreakableStore(SqliteStore):
-    """SQLite whose writes fail with a real sqlite3 error (wrapped as the adapter wraps it) when armed."""
-
-    broken: set[str] = set()
-
-    def _fail(self, name: str) -> None:
-        if name in self.broken:
-            try:
-                sqlite3.connect(":memory:").execute("INSERT INTO missing_table VALUES (1)")
-            except sqlite3.Error as exc:
-                raise StoreError("Store unavailable") from exc
-
-    def put_credential(self, record):  # type: ignore[no-untyped-def]
-        self._fail("put_credential")
-        return super().put_credential(record)
-
-    def update_integration(self, item, expected_revision):  # type: ignore[no-untyped-def]
-        self._fail("update_integration")
-        return super().update_integration(item, expected_revision)
-
-    def insert_integration(self, item):  # type: ignore[no-untyped-def]
-        self._fail("insert_integration")
-        return super().insert_integration(item)
-
-
 @pytest.fixture
 def debug_logs() -> Iterator[io.StringIO]:
     """Every log record at DEBUG, as JSON lines and as plain lines with full tracebacks."""
@@ -351,7 +326,7 @@ def test_use_cases_and_validator_leak_no_canary(tmp_path: Path, debug_logs: io.S
     with ProviderServers() as providers:
         settings = settings_for(providers, data_dir=tmp_path, validation_rate_limit="1000/600", log_level="DEBUG",
                                 provider_max_attempts=2, validator_max_deliveries=2)
-        store = BreakableStore(tmp_path / "integrations.db")
+        store = FaultyStore(SqliteStore(tmp_path / "integrations.db"))
         queue = RecordingQueue()
         events: list[dict[str, Any]] = []
         service = build_service(settings, store=store, cipher=LocalKeyring(tmp_path / "keyring.json"), queue=queue,
@@ -416,11 +391,10 @@ def test_use_cases_and_validator_leak_no_canary(tmp_path: Path, debug_logs: io.S
 
         store_down = providers.anthropic.set(anthropic_key(), "valid")
         canaries.add(store_down)
-        for operation in ("put_credential", "update_integration"):
-            BreakableStore.broken = {operation}
-            call(service.rotate, actor, "anthropic", {"credential": store_down})
-            call(service.setup, actor, "anthropic", {"credential": store_down})
-        BreakableStore.broken = set()
+        store.fail("commit", error=sqlite_failure, times=None)  # a real sqlite3 error, chained
+        call(service.rotate, actor, "anthropic", {"credential": store_down})
+        call(service.setup, actor, "anthropic", {"credential": store_down})
+        store.heal()
 
         queue.fail = 1
         queued_late = providers.openai.set(openai_key(), "valid")

@@ -2,13 +2,14 @@
 gRPC, the fake providers over HTTP), with the failing part wrapped where a fault must be forced:
 
 - KMS failure: 502 encryption_failed and nothing stored;
-- store failure at any write of a setup or rotation: never an orphan credential, never an
-  integration pointing at a missing one, the previous state intact when the commit failed;
+- store failure at any commit of a setup or rotation (its unit of work, or the inline
+  validation's): never an orphan credential, never an integration pointing at a missing one,
+  the previous state intact when the commit failed;
 - queue failure: pending with the documented status_message, and validate recovers it;
 - provider timeout: bounded wall time, Provider unavailable;
 - validator redelivery and stale messages: idempotent;
-- a crash between the credential write and the integration write: running again converges,
-  and the orphan is collected once older than the orphan age (the service's clock moved).
+- a crash right after a commit: running again converges; an orphan ciphertext (what a store
+  without multi-table transactions can leave) is collected once older than the orphan age.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import sqlite3
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -32,6 +33,7 @@ from shared.domain.errors import (
 )
 from shared.service import ORPHAN_AGE, QUEUE_FAILED, Actor, IntegrationService
 from tests.support.doubles import RecordingQueue
+from tests.support.faults import FaultyStore
 from tests.support.kms_server import KmsStandIn
 from tests.support.provider_servers import (
     ProviderServers,
@@ -48,41 +50,6 @@ class Crash(BaseException):
     """The process dying mid-request (not an Exception: nothing in the service may catch it)."""
 
 
-class FaultyStore(SqliteStore):
-    """SQLite with one armed fault: `fail(method, on_call=n, error=...)` raises on that call."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
-        self.fault: tuple[str, int, Callable[[], BaseException], bool] | None = None
-        self.calls: dict[str, int] = {}
-
-    def fail(self, method: str, on_call: int = 1, error: Callable[[], BaseException] = lambda: StoreError(),
-             after: bool = False) -> None:
-        """Arm: the `on_call`-th call of `method` raises `error` (after doing its work if `after`)."""
-        self.fault, self.calls = (method, on_call, error, after), {}
-
-    def _around(self, method: str, work: Callable[[], Any]) -> Any:
-        self.calls[method] = self.calls.get(method, 0) + 1
-        armed = self.fault is not None and self.fault[0] == method and self.fault[1] == self.calls[method]
-        if not armed:
-            return work()
-        _, _, error, after = self.fault
-        self.fault = None
-        if after:
-            work()
-        raise error()
-
-    def put_credential(self, record):  # type: ignore[no-untyped-def]
-        return self._around("put_credential", lambda: super(FaultyStore, self).put_credential(record))
-
-    def insert_integration(self, item):  # type: ignore[no-untyped-def]
-        return self._around("insert_integration", lambda: super(FaultyStore, self).insert_integration(item))
-
-    def update_integration(self, item, expected_revision):  # type: ignore[no-untyped-def]
-        return self._around("update_integration",
-                            lambda: super(FaultyStore, self).update_integration(item, expected_revision))
-
-
 @pytest.fixture(scope="module")
 def providers() -> Iterator[ProviderServers]:
     with ProviderServers() as servers:
@@ -94,7 +61,7 @@ class World:
         self.tmp_path = tmp_path
         self.providers = providers
         self.now = [datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)]
-        self.store = FaultyStore(tmp_path / "integrations.db")
+        self.store = FaultyStore(SqliteStore(tmp_path / "integrations.db"))
         self.queue = RecordingQueue()
         self.keyring = LocalKeyring(tmp_path / "keyring.json")
         values = {"data_dir": tmp_path, "validation_rate_limit": "1000/600", **settings}
@@ -164,30 +131,27 @@ def test_kms_failure_is_encryption_failed_and_stores_nothing(tmp_path: Path, pro
 # ---------------------------------------------------------------- store
 
 
-@pytest.mark.parametrize("method,on_call", [("put_credential", 1), ("insert_integration", 1)])
-def test_store_failure_in_a_first_setup_leaves_nothing(tmp_path: Path, providers: ProviderServers, method: str,
-                                                       on_call: int) -> None:
+def test_store_failure_in_a_first_setup_leaves_nothing(tmp_path: Path, providers: ProviderServers) -> None:
     world = World(tmp_path, providers)
-    world.store.fail(method, on_call)
+    world.store.fail("commit")
     with pytest.raises(StoreError):
         world.service.setup(world.actor, "openai", {"credential": world.key()})
     assert world.rows() == ([], [])
 
 
 @pytest.mark.parametrize("action", ["setup", "rotate"])
-@pytest.mark.parametrize("method,on_call", [("put_credential", 1), ("update_integration", 1),
-                                            ("update_integration", 2), ("update_integration", 3)])
+@pytest.mark.parametrize("on_call", [1, 2, 3])
 def test_store_failure_in_a_replacement_never_half_writes(tmp_path: Path, providers: ProviderServers, action: str,
-                                                          method: str, on_call: int) -> None:
-    """Calls 1: the commit (integration -> new credential); 2 and 3: the inline validation's writes."""
+                                                          on_call: int) -> None:
+    """Commit 1: the new credential with the integration; 2 and 3: the inline validation's."""
     world = World(tmp_path, providers)
     world.service.setup(world.actor, "openai", {"credential": world.key()}, wait=True)
     before = world.rows()
-    world.store.fail(method, on_call)
+    world.store.fail("commit", on_call)
     with pytest.raises(StoreError):
         getattr(world.service, action)(world.actor, "openai", {"credential": world.key()}, wait=True)
     world.assert_consistent()
-    if (method, on_call) in (("put_credential", 1), ("update_integration", 1)):
+    if on_call == 1:
         assert world.rows() == before, "the commit failed: the previous state stays as it was"
     # And the next request works normally.
     getattr(world.service, action)(world.actor, "openai", {"credential": world.key()}, wait=True)
@@ -224,8 +188,10 @@ def test_provider_timeout_ends_in_bounded_time_with_provider_unavailable(tmp_pat
     bound = timeout * attempts + 1.5  # a bound (backoff, connection set-up), not a benchmark
 
     started = time.monotonic()
-    view = world.service.setup(world.actor, "gemini", {"credential": key}, wait=True)
+    with pytest.raises(ProviderUnavailableError):
+        world.service.setup(world.actor, "gemini", {"credential": key}, wait=True)
     assert time.monotonic() - started < bound
+    view = world.service.get(world.actor, "gemini")
     assert view["status"] == "error" and view["status_message"].startswith("Provider unavailable")
     assert view["status_code"] == "provider_unavailable"
 
@@ -280,25 +246,25 @@ def test_stale_message_for_a_superseded_version_is_ignored(tmp_path: Path, provi
 # ---------------------------------------------------------------- crash between steps
 
 
-def test_crash_between_credential_and_integration_write_converges(tmp_path: Path,
-                                                                   providers: ProviderServers) -> None:
+def test_crash_right_after_a_commit_converges(tmp_path: Path, providers: ProviderServers) -> None:
     world = World(tmp_path, providers)
-    world.store.fail("put_credential", 1, error=Crash, after=True)  # the row is written, then the process dies
+    world.store.fail("commit", 1, error=Crash, after=True)  # stored, then the process dies
     with pytest.raises(Crash):
         world.service.setup(world.actor, "openai", {"credential": world.key()})
-    integrations, credentials = world.rows()
-    assert integrations == [] and len(credentials) == 1, "the simulated crash left one orphan ciphertext"
-    orphan = credentials[0][0]
-
-    # Running again converges: one integration, pointing at its own credential.
+    world.assert_consistent()
     view = world.service.setup(world.actor, "openai", {"credential": world.key()}, wait=True)
-    assert view["status"] == "active"
-    integrations, credentials = world.rows()
-    assert len(integrations) == 1
-    assert orphan in {row[0] for row in credentials}, "too young to collect: it could be a write in flight"
+    assert view["status"] == "active" and view["credential"]["version"] == 2
+    world.assert_consistent()
 
-    # Once older than the orphan age, the next write of that integration collects it.
+
+def test_an_orphan_is_collected_once_older_than_the_orphan_age(tmp_path: Path, providers: ProviderServers) -> None:
+    world = World(tmp_path, providers)
+    world.service.setup(world.actor, "openai", {"credential": world.key()}, wait=True)
+    stray = world.store.list_credentials(None, 10)[0].model_copy(update={"credential_id": "0" * 32})
+    world.store.put_credential(stray)  # what a store without multi-table transactions can leave
+
+    world.service.setup(world.actor, "openai", {"credential": world.key()}, wait=True)
+    assert stray.credential_id in {row[0] for row in world.rows()[1]}, "too young: could be a write in flight"
     world.now[0] += ORPHAN_AGE + timedelta(seconds=1)
     world.service.setup(world.actor, "openai", {"credential": world.key()}, wait=True)
     world.assert_consistent()
-    assert orphan not in {row[0] for row in world.rows()[1]}

@@ -65,8 +65,8 @@ EXPECTED_RESPONSES: dict[str, dict[int, set[str]]] = {
         503: {"provider_unavailable"},
     },
     "disable_integration": {200: set(), **COMMON, **BOTH_404, 409: {"invalid_transition"}},
-    "enable_integration": {202: set(), **COMMON, **BOTH_404, 409: {"invalid_transition"}},
-    "update_integration": {200: set(), **COMMON, **BOTH_404, **BODY},
+    "enable_integration": {202: set(), **COMMON, **BOTH_404, 409: {"invalid_transition"}, 429: {"rate_limited"}},
+    "update_integration": {200: set(), **COMMON, **BOTH_404, **BODY, 429: {"rate_limited"}},
     "list_events": {200: set(), **COMMON, 404: {"unknown_provider"}},
 }
 # Catalogue codes whose message says which field / provider / status: no fixed text.
