@@ -5,26 +5,22 @@ Keyring file (JSON, mode 0600, in a 0700 directory; created on first use)::
     {"format": 2, "id": "<16 hex digits: 8 random bytes>", "primary": 2,
      "versions": {"1": {"key": "<base64, 32 bytes>", "created_at": "..."}, "2": {...}}}
 
-Every keyring has a random id, so a key version name is never reused by another keyring:
-`local/<id>/v<N>`. A keyring file of format 1 (no id, version names `local/v<N>`, written
-before ids existed) keeps working as it is; every new keyring is format 2.
-
-A keyring is created only while the store holds no ciphertext (`may_create`, given by the
-composition root and asked only when the file is missing): a lost keyring file is an error
-naming the file, never a fresh keyring under which nothing stored decrypts.
+A random id per keyring keeps version names (`local/<id>/v<N>`) from ever being reused by
+another keyring. Format-1 files (no id, names `local/v<N>`) keep working; new ones are format 2.
+A keyring is created only while the store holds no ciphertext (`may_create`, asked only when
+the file is missing): a lost keyring is an error naming the file, never a silent fresh one.
 
 Failures raise EncryptionError / DecryptionError with the catalogue message; the reason
 (never key material, plaintext or associated data) is the chained `KeyringFailure`.
 
 Ciphertext format (every field checked on decrypt)::
 
-    b"LK2" | keyring id (8 bytes) | key version (uint32 big-endian) | nonce (12 random bytes) | AES-GCM ciphertext + 16-byte tag
-    b"LK1" | key version (uint32 big-endian) | nonce (12 random bytes) | AES-GCM ciphertext + 16-byte tag
+    b"LK2" | keyring id (8 bytes) | key version (uint32 BE) | nonce (12 random bytes) | AES-GCM ciphertext + tag (16)
+    b"LK1" |                        key version (uint32 BE) | nonce (12 random bytes) | AES-GCM ciphertext + tag (16)
 
-LK2 is what a format-2 keyring seals; LK1 what a format-1 keyring seals (and still reads).
-The header (magic, keyring id, key version) is authenticated together with the caller's
-associated data, so none of them can be swapped; a ciphertext of another keyring fails
-naming both keyrings.
+A format-2 keyring seals LK2, a format-1 keyring LK1. The header is authenticated together
+with the caller's associated data, so no part of either can be swapped; a ciphertext of
+another keyring fails naming both keyrings.
 
 Several processes may start at once: the file is created and rewritten only under an
 exclusive `fcntl` lock on a sibling ``.lock`` file, always by writing a fresh 0600
@@ -153,8 +149,7 @@ class LocalKeyring:
     # -- keyring management (CLI, serve) -----------------------------------------------
 
     def load(self) -> None:
-        """Load the keyring now (creating it if allowed); raise KeyringFailure saying why not.
-        `serve` calls it at start, so a lost keyring stops the server with a clear message."""
+        """Load (or create, if allowed) the keyring now, else raise KeyringFailure: `serve` at start."""
         try:
             self._current()
         except Exception as exc:  # noqa: BLE001
