@@ -160,7 +160,6 @@ def main(argv: list[str] | None = None) -> int:
         return args.fn(args)
     except Exception as exc:  # an operator gets one clear line, never a credential
         from .domain.errors import IntegrationsError
-
         from .ports import CipherFailure
 
         message = exc.message if isinstance(exc, IntegrationsError) else type(exc).__name__
