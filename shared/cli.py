@@ -6,6 +6,8 @@
     python -m shared.cli revalidate       queue a revalidation of every active integration, then return
     python -m shared.cli keyring rotate   local keyring only: add a key version and make it primary
     python -m shared.cli rewrap           re-encrypt every credential under the primary key version
+                                          (--legacy-binding: once after upgrading, see shared/rewrap.py);
+                                          one that cannot be is skipped, reported, and the exit code is 1
 """
 
 from __future__ import annotations
@@ -31,6 +33,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings()
     service = get_service()  # configures logging, builds adapters, fails fast on bad settings
     service.store.init_store()
+    if settings.kms_backend == "local":
+        from .adapters.local_keyring import KeyringFailure
+
+        try:  # a lost keyring stops the server here, not as a 502 on every later request
+            service.cipher.load()
+        except KeyringFailure as failure:
+            print(f"error: {failure}", file=sys.stderr)
+            return 1
     if settings.queue_backend == "pubsub" and settings.pubsub_emulator_host:
         endpoint = f"http://127.0.0.1:{settings.port}{VALIDATOR_PATH}"
         service.queue.ensure_topic()
@@ -111,9 +121,9 @@ def cmd_keyring_rotate(args: argparse.Namespace) -> int:
     if settings.kms_backend != "local":
         print("error: keyring rotate is for the local keyring; Cloud KMS rotates by itself", file=sys.stderr)
         return 2
-    from .adapters.local_keyring import LocalKeyring
+    from .container import build_cipher, build_store
 
-    keyring = LocalKeyring(settings.data_dir / "keyring.json")
+    keyring = build_cipher(settings, build_store(settings))  # refuses to replace a lost keyring
     version = keyring.rotate()
     print(f"new primary key version: {version}")
     print(json.dumps({"versions": keyring.key_versions()}, default=str))
@@ -123,8 +133,12 @@ def cmd_keyring_rotate(args: argparse.Namespace) -> int:
 def cmd_rewrap(args: argparse.Namespace) -> int:
     from .container import get_service
 
-    report = get_service().rewrap(batch_size=args.batch_size)
+    report = get_service().rewrap(batch_size=args.batch_size, legacy_binding=args.legacy_binding)
     print(json.dumps(report, sort_keys=True))
+    if report["failed"]:
+        print(f"error: {len(report['failed'])} credential(s) could not be rewrapped and were skipped; "
+              "each is listed under \"failed\" (org, provider, credential_id, reason)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -144,14 +158,20 @@ def main(argv: list[str] | None = None) -> int:
     ksub.add_parser("rotate", help="add a key version and make it primary").set_defaults(fn=cmd_keyring_rotate)
     rewrap = sub.add_parser("rewrap", help="re-encrypt every credential under the primary key version")
     rewrap.add_argument("--batch-size", type=int, default=100)
+    rewrap.add_argument("--legacy-binding", action="store_true",
+                        help="also re-seal credentials sealed before ciphertexts were bound to their credential id "
+                             "(run once after upgrading; decrypts every credential)")
     rewrap.set_defaults(fn=cmd_rewrap)
     args = parser.parse_args(argv)
     try:
         return args.fn(args)
     except Exception as exc:  # an operator gets one clear line, never a credential
         from .domain.errors import IntegrationsError
+        from .ports import CipherFailure
 
         message = exc.message if isinstance(exc, IntegrationsError) else type(exc).__name__
+        if isinstance(exc.__cause__, CipherFailure):  # says why (a missing keyring file), never a secret
+            message = f"{message}: {exc.__cause__}"
         print(f"error: {message}", file=sys.stderr)
         return 1
 

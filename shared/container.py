@@ -29,14 +29,20 @@ def build_store(settings: Settings):
     return SqliteStore(settings.data_dir / "integrations.db")
 
 
-def build_cipher(settings: Settings):
+def build_cipher(settings: Settings, store: Any = None):
     if settings.kms_backend == "gcp":
         from .adapters.cloudkms_cipher import CloudKmsCipher
 
         return CloudKmsCipher(_require(settings.kms_key_name, "KMS_KEY_NAME"), endpoint=settings.kms_endpoint)
     from .adapters.local_keyring import LocalKeyring
 
-    return LocalKeyring(settings.data_dir / "keyring.json")
+    def may_create() -> bool:
+        # A missing keyring may be created only while no ciphertext exists: else it was lost,
+        # and a fresh one would silently leave every stored credential undecryptable. Asked
+        # only when the file is missing (never at import or instance start).
+        return not (store if store is not None else build_store(settings)).list_credentials(None, 1)
+
+    return LocalKeyring(settings.data_dir / "keyring.json", may_create=may_create)
 
 
 def build_queue(settings: Settings):
@@ -103,9 +109,10 @@ class Lazy:
 
 def build_service(settings: Settings, *, registry: Registry | None = None, transport: Any = None,
                   **overrides: Any) -> IntegrationService:
+    store = overrides.pop("store", None) or build_store(settings)
     parts = {
-        "store": overrides.pop("store", None) or build_store(settings),
-        "cipher": overrides.pop("cipher", None) or Lazy(lambda: build_cipher(settings)),
+        "store": store,
+        "cipher": overrides.pop("cipher", None) or Lazy(lambda: build_cipher(settings, store)),
         "queue": overrides.pop("queue", None) or Lazy(lambda: build_queue(settings)),
         "status_events": overrides.pop("status_events", None) or Lazy(lambda: build_status_events(settings)),
     }

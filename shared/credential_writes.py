@@ -44,40 +44,12 @@ log = logging.getLogger("shared.service")
 
 
 class CredentialWrites:
-    def rewrap(self, batch_size: int = 100) -> dict[str, Any]:
-        """Re-encrypt every stored credential under the primary key version.
+    def rewrap(self, batch_size: int = 100, legacy_binding: bool = False) -> dict[str, Any]:
+        """Re-encrypt every stored credential under the primary key version (and, with
+        `legacy_binding`, under the current binding); see shared/rewrap.py."""
+        from .rewrap import rewrap
 
-        Resumable and safe to interrupt: each ciphertext is swapped only if unchanged since
-        read (compare-and-set), and a run skips what already uses the primary version.
-        Reports how many ciphertexts use each key version afterwards.
-        """
-        primary = self.cipher.primary_key_version()
-        rewrapped = skipped = 0
-        counts: dict[str, int] = {}
-        after: tuple[str, str, str] | None = None
-        while True:
-            page = self.store.list_credentials(after, batch_size)
-            for record in page:
-                version = record.key_version
-                if version != primary:
-                    ad = associated_data(record.org, record.provider, record.version)
-                    plaintext = self.cipher.decrypt(record.ciphertext, ad)
-                    sealed = self.cipher.encrypt(plaintext, ad)
-                    del plaintext
-                    swapped = self.store.replace_ciphertext(
-                        record.model_copy(update={"ciphertext": sealed.ciphertext, "key_version": sealed.key_version}),
-                        record.ciphertext)
-                    if swapped:
-                        rewrapped += 1
-                        version = sealed.key_version
-                    else:
-                        skipped += 1
-                counts[version] = counts.get(version, 0) + 1
-            if len(page) < batch_size:
-                break
-            last = page[-1]
-            after = (last.org, last.provider, last.credential_id)
-        return {"primary": primary, "rewrapped": rewrapped, "skipped_changed": skipped, "by_key_version": counts}
+        return rewrap(self.store, self.cipher, batch_size, legacy_binding)
 
     def _write(self, org: str, provider: str, change: Callable[[Integration | None], Integration | Plan | None],
                audit: AuditSpec | None = None) -> Integration:
@@ -149,10 +121,12 @@ class CredentialWrites:
                                             {"version": i.rotation.version}))
 
     def _seal(self, org: str, provider: str, credential: Credential, version: int) -> CredentialRecord:
-        """Encrypt (bound to org, provider, version); EncryptionError means nothing was stored."""
-        sealed = self.cipher.encrypt(credential.value.encode("utf-8"), associated_data(org, provider, version))
+        """Encrypt (bound to org, provider, version, credential id); EncryptionError means nothing was stored."""
+        credential_id = uuid.uuid4().hex
+        sealed = self.cipher.encrypt(credential.value.encode("utf-8"),
+                                     associated_data(org, provider, version, credential_id))
         return CredentialRecord(
-            org=org, provider=provider, credential_id=uuid.uuid4().hex, version=version,
+            org=org, provider=provider, credential_id=credential_id, version=version,
             ciphertext=sealed.ciphertext, key_version=sealed.key_version, fingerprint=credential.fingerprint(),
             hint=credential.hint(), created_at=self.clock())
 

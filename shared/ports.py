@@ -114,10 +114,17 @@ class Store(Protocol):
     ) -> list[Event]: ...
 
 
+class CipherFailure(Exception):
+    """Why a cipher failed, chained as the cause of EncryptionError / DecryptionError.
+
+    Its text is for operators (rewrap reports it) and never holds key material, plaintext
+    or associated data."""
+
+
 @dataclass(frozen=True)
 class Encrypted:
     ciphertext: bytes
-    key_version: str  # which key version sealed it (local "v3", or a KMS cryptoKeyVersion name)
+    key_version: str  # which key version sealed it (local "local/<keyring id>/v3", or a KMS cryptoKeyVersion name)
 
 
 class Cipher(Protocol):
@@ -125,6 +132,7 @@ class Cipher(Protocol):
 
     `decrypt(encrypt(p, ad).ciphertext, ad) == p`; with any other `ad`, or any altered
     byte, decrypt raises DecryptionError. Failures to encrypt raise EncryptionError.
+    Either carries a `CipherFailure` as its cause saying why.
     """
 
     def encrypt(self, plaintext: bytes, associated_data: bytes) -> Encrypted: ...

@@ -61,8 +61,15 @@ def stuck_after(settings: Any) -> timedelta:
     return timedelta(seconds=bound) + REDELIVERY_SLACK
 
 
-def associated_data(org: str, provider: str, version: int) -> bytes:
-    """What a ciphertext is bound to: a blob copied to another row does not decrypt."""
+def associated_data(org: str, provider: str, version: int, credential_id: str) -> bytes:
+    """What a ciphertext is bound to: a blob copied to another row does not decrypt, nor does an
+    older ciphertext of the same org, provider and version (versions repeat after a failed rotation)."""
+    return f"integrations/v2|{org}|{provider}|{version}|{credential_id}".encode()
+
+
+def legacy_associated_data(org: str, provider: str, version: int) -> bytes:
+    """The binding before credential ids. Never accepted by a normal decrypt; only
+    `rewrap --legacy-binding` reads it, to seal such rows again under the current binding."""
     return f"integrations/v1|{org}|{provider}|{version}".encode()
 
 

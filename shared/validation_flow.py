@@ -147,7 +147,8 @@ class ValidationFlow:
         record = self.store.get_credential(item.org, item.provider, ref.credential_id)
         if record is None:
             raise NotConfiguredError("Integration not configured: its stored credential is missing, set it up again")
-        plaintext = self.cipher.decrypt(record.ciphertext, associated_data(item.org, item.provider, record.version))
+        plaintext = self.cipher.decrypt(record.ciphertext, associated_data(item.org, item.provider, record.version,
+                                                                           record.credential_id))
         kind = "service_account" if self.registry.get(item.provider).credential == "service_account" else "api_key"
         return Credential(secret=plaintext.decode("utf-8"), kind=kind)
 

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ..domain.errors import DecryptionError, EncryptionError
-from ..ports import Encrypted
+from ..ports import CipherFailure, Encrypted
 
 KEY_NAME_PATTERN = re.compile(r"projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+")
 FORMAT_PLAIN = b"\x01"
@@ -37,7 +37,7 @@ _EMPTY_AAD_PREFIX = b"empty:"
 T = TypeVar("T")
 
 
-class CloudKmsFailure(Exception):
+class CloudKmsFailure(CipherFailure):
     """Why a Cloud KMS call failed, chained as the cause of the catalogue error."""
 
 

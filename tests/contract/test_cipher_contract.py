@@ -17,29 +17,41 @@ import pytest
 from shared.adapters.cloudkms_cipher import CloudKmsCipher
 from shared.adapters.local_keyring import LocalKeyring
 from shared.domain.errors import DecryptionError, IntegrationsError
-from shared.ports import Cipher, Encrypted
+from shared.ports import Cipher, CipherFailure, Encrypted
+from shared.service_support import associated_data, legacy_associated_data
 from tests.support.kms_server import DEFAULT_KEY, KmsStandIn
+
+OTHER_KEY = DEFAULT_KEY.replace("cryptoKeys/", "cryptoKeys/other-")
 
 
 @dataclass
 class CipherUnderTest:
     cipher: Cipher
     rotate: Callable[[], str]  # add a key version, make it primary, return its name
+    another: Callable[[], Cipher]  # an independent instance: another keyring file / another KMS key
 
 
 @pytest.fixture(params=["local", "cloudkms"])
 def under_test(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CipherUnderTest]:
     if request.param == "local":
         keyring = LocalKeyring(tmp_path / "data" / "keyring.json")
-        yield CipherUnderTest(cipher=keyring, rotate=keyring.rotate)
+        yield CipherUnderTest(cipher=keyring, rotate=keyring.rotate,
+                              another=lambda: LocalKeyring(tmp_path / "another" / "keyring.json"))
         return
     with KmsStandIn() as server:
         server.add_key(DEFAULT_KEY)
         kms = CloudKmsCipher(DEFAULT_KEY, endpoint=server.endpoint, timeout_seconds=5.0)
+        others: list[CloudKmsCipher] = []
+
+        def another() -> Cipher:
+            others.append(CloudKmsCipher(server.add_key(OTHER_KEY), endpoint=server.endpoint, timeout_seconds=5.0))
+            return others[-1]
+
         try:
-            yield CipherUnderTest(cipher=kms, rotate=lambda: server.rotate(DEFAULT_KEY))
+            yield CipherUnderTest(cipher=kms, rotate=lambda: server.rotate(DEFAULT_KEY), another=another)
         finally:
-            kms.close()
+            for built in (kms, *others):
+                built.close()
 
 
 @pytest.fixture
@@ -47,8 +59,9 @@ def cipher(under_test: CipherUnderTest) -> Cipher:
     return under_test.cipher
 
 
-def owner_ad(org: str = "acme", provider: str = "openai", version: int = 1) -> bytes:
-    return f"org={org}|provider={provider}|credential_version={version}".encode()
+def owner_ad(org: str = "acme", provider: str = "openai", version: int = 1, credential_id: str = "c" * 32) -> bytes:
+    """The service's own binding (shared/service_support.py)."""
+    return associated_data(org, provider, version, credential_id)
 
 
 def fake_secret() -> bytes:
@@ -71,8 +84,9 @@ def test_encryption_is_randomized(cipher: Cipher) -> None:
 
 @pytest.mark.parametrize(
     "other_ad",
-    [owner_ad(org="globex"), owner_ad(provider="anthropic"), owner_ad(version=2), b""],
-    ids=["other-org", "other-provider", "other-version", "empty-ad"],
+    [owner_ad(org="globex"), owner_ad(provider="anthropic"), owner_ad(version=2), owner_ad(credential_id="d" * 32),
+     legacy_associated_data("acme", "openai", 1), b""],
+    ids=["other-org", "other-provider", "other-version", "other-credential-id", "legacy-binding", "empty-ad"],
 )
 def test_other_associated_data_fails(cipher: Cipher, other_ad: bytes) -> None:
     sealed = cipher.encrypt(fake_secret(), owner_ad())
@@ -161,3 +175,18 @@ def test_encrypt_from_eight_threads(cipher: Cipher) -> None:
     assert len({ciphertext for _, _, ciphertext in results}) == 80
     for plaintext, ad, ciphertext in results:
         assert cipher.decrypt(ciphertext, ad) == plaintext
+
+
+def test_another_instances_ciphertext_fails_and_says_why(cipher: Cipher, under_test: CipherUnderTest) -> None:
+    """A ciphertext of another keyring (or KMS key) never decrypts, even under the same version
+    name and associated data; the chained cause says why and holds no secret."""
+    plaintext = fake_secret()
+    foreign = under_test.another()
+    sealed = foreign.encrypt(plaintext, owner_ad())
+    assert sealed.key_version != cipher.primary_key_version()
+    with pytest.raises(DecryptionError) as caught:
+        cipher.decrypt(sealed.ciphertext, owner_ad())
+    cause = caught.value.__cause__
+    assert isinstance(cause, CipherFailure) and plaintext.decode() not in str(cause)
+    with pytest.raises(DecryptionError):
+        foreign.decrypt(cipher.encrypt(plaintext, owner_ad()).ciphertext, owner_ad())

@@ -113,7 +113,7 @@ def test_concurrent_setups_and_rotations_leave_one_integration_and_its_credentia
     assert final["credential"]["version"] == version and final["credential"]["fingerprint"] == fingerprint[:8]
 
     plaintext = LocalKeyring(service.data_dir / "keyring.json").decrypt(
-        stored[credential_id][2], associated_data(ORG, "openai", version)).decode()
+        stored[credential_id][2], associated_data(ORG, "openai", version, credential_id)).decode()
     assert plaintext in submitted
     assert hashlib.sha256(plaintext.encode()).hexdigest()[:8] == final["credential"]["fingerprint"]
 

@@ -3,7 +3,8 @@
 - Every documented operation with another org's key: 403 forbidden; without a key or with an
   unknown one: 401; nothing changes. No answer to one org ever shows another org's data.
 - A ciphertext altered, or moved to another org, provider or version (the SQLite row edited
-  directly), does not decrypt (associated data), with the embedded keyring and with the Cloud
+  directly), or an older ciphertext of the same org, provider and version (a failed rotation's)
+  swapped in, does not decrypt (associated data), with the embedded keyring and with the Cloud
   KMS cipher (gRPC stand-in): validate answers the catalogue's 500 `internal` and discloses
   nothing; with the row restored it validates again.
 """
@@ -200,3 +201,35 @@ def test_tampered_or_moved_ciphertext_does_not_decrypt(world: dict[str, Any], ta
     logs = live.logs()
     assert not [s for secrets in world["secrets"].values() for s in secrets if s in logs]
     assert '"message": "request failed"' in logs and '"code": "internal"' in logs  # logged, without detail
+
+
+def test_an_older_ciphertext_of_the_same_version_does_not_decrypt(world: dict[str, Any],
+                                                                    providers: ProviderServers) -> None:
+    """Versions repeat after a failed rotation; ciphertexts are bound to the credential id, so
+    the failed rotation's ciphertext swapped into the row of the next one does not decrypt."""
+    live, keys = world["live"], world["keys"]
+    client = live.client(keys[A])
+    rejected = providers.openai.set(openai_key(), "invalid")
+    accepted = providers.openai.set(openai_key(), "valid")
+    world["secrets"][A] += [rejected, accepted]
+    failed = client.post(f"/{A}/openai/rotate?wait=true", json={"credential": rejected}).json()
+    assert failed["rotation"]["status"] == "failed", failed
+    db_path = live.data_dir / "integrations.db"
+    with Rows(db_path) as db:
+        [rotation] = db.execute("SELECT rotation FROM org_integrations WHERE org_slug = ? AND provider = 'openai'",
+                                (A,)).fetchone()
+        old_id, old_blob = db.execute("SELECT credential_id, ciphertext FROM org_credentials WHERE credential_id = ?",
+                                      (json.loads(rotation)["credential_id"],)).fetchone()
+    rotated = client.post(f"/{A}/openai/rotate?wait=true", json={"credential": accepted}).json()
+    assert rotated["status"] == "active" and rotated["credential"]["version"] == failed["rotation"]["version"]
+    with Rows(db_path) as db:
+        new_id, version, new_blob = credential_row(db, A, "openai")
+        assert new_id != old_id and version == rotated["credential"]["version"]
+        db.execute("UPDATE org_credentials SET ciphertext = ? WHERE credential_id = ?", (old_blob, new_id))
+
+    answer = client.post(f"/{A}/openai/validate")
+    assert (answer.status_code, answer.json()) == (500, INTERNAL), answer.text
+    assert client.get(f"/{A}/openai").json()["status"] == "active"
+    with Rows(db_path) as db:
+        db.execute("UPDATE org_credentials SET ciphertext = ? WHERE credential_id = ?", (new_blob, new_id))
+    assert client.post(f"/{A}/openai/validate").json()["status"] == "active"

@@ -673,13 +673,15 @@ def test_store_failure_replacing_a_credential_leaves_the_old_one_intact(make_wor
 # ================================================================ encryption binding and decryption
 
 
-def test_ciphertext_is_bound_to_org_provider_and_version(world: World) -> None:
+def test_ciphertext_is_bound_to_org_provider_version_and_credential_id(world: World) -> None:
     key = world.active("openai")
     [row] = world.credential_rows()
     cipher = world.service.cipher
-    assert cipher.decrypt(row.ciphertext, associated_data(ORG, "openai", 1)) == key.encode()
-    for ad in (associated_data("other_org", "openai", 1), associated_data(ORG, "deepseek", 1),
-               associated_data(ORG, "openai", 2)):
+    assert cipher.decrypt(row.ciphertext, associated_data(ORG, "openai", 1, row.credential_id)) == key.encode()
+    other_id = "0" * 32
+    for ad in (associated_data("other_org", "openai", 1, row.credential_id),
+               associated_data(ORG, "deepseek", 1, row.credential_id),
+               associated_data(ORG, "openai", 2, row.credential_id), associated_data(ORG, "openai", 1, other_id)):
         with pytest.raises(DecryptionError):
             cipher.decrypt(row.ciphertext, ad)
 
