@@ -2,6 +2,8 @@
 
     python -m shared.cli serve            every function on one port (PORT, default 8080, 127.0.0.1)
     python -m shared.cli create-org SLUG  create an org; its API key is printed alone on the last line
+    python -m shared.cli rotate-key SLUG  replace an org's API key (the old one is refused at once)
+    python -m shared.cli revoke-key SLUG  revoke an org's API key: no key works until rotate-key
     python -m shared.cli init-store       create dataset and tables (idempotent; sqlite does it by itself)
     python -m shared.cli revalidate       queue a revalidation of every active integration, then return
     python -m shared.cli keyring rotate   local keyring only: add a key version and make it primary
@@ -25,13 +27,17 @@ def _settings():
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from urllib.parse import urlencode
+
+    from . import validator_token
     from .container import get_service
     from .recovery import start_recovery
     from .server import VALIDATOR_PATH, serve
     from .service_support import stuck_after
+    from .settings import topic_parts
 
     settings = _settings()
-    service = get_service()  # configures logging, builds adapters, fails fast on bad settings
+    service = get_service()  # configures logging, builds adapters
     service.store.init_store()
     if settings.kms_backend == "local":
         from .adapters.local_keyring import KeyringFailure
@@ -41,10 +47,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except KeyringFailure as failure:
             print(f"error: {failure}", file=sys.stderr)
             return 1
+    # A new token per start: only our own queue (which reads the file) may call the validator.
+    token = validator_token.issue(settings.data_dir)
     if settings.queue_backend == "pubsub" and settings.pubsub_emulator_host:
-        endpoint = f"http://127.0.0.1:{settings.port}{VALIDATOR_PATH}"
+        # A push subscription sends no custom header: the token rides in the query string.
+        query = urlencode({validator_token.QUERY_PARAMETER: token})
+        endpoint = f"http://127.0.0.1:{settings.port}{VALIDATOR_PATH}?{query}"
         service.queue.ensure_topic()
-        service.queue.ensure_push_subscription(f"{settings.pubsub_topic}-local-push", endpoint)
+        topic_id = topic_parts(settings.pubsub_topic, settings.gcp_project)[1]
+        service.queue.ensure_push_subscription(f"{topic_id}-local-push", endpoint)
         ensure_status_topic = getattr(service.status_events, "ensure_topic", None)
         if ensure_status_topic:  # else every status event would be dropped (topic not found)
             ensure_status_topic()
@@ -61,7 +72,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
               file=sys.stderr, flush=True)
 
     try:
-        serve(settings.host, settings.port, on_ready=ready)
+        serve(settings.host, settings.port, on_ready=ready, validator_token_value=token)
     except KeyboardInterrupt:
         pass
     finally:
@@ -88,6 +99,23 @@ def cmd_create_org(args: argparse.Namespace) -> int:
         return 2
     print(f"Created organization {args.org}. Its API key (shown once, store it now):")
     print(key)
+    return 0
+
+
+def cmd_rotate_key(args: argparse.Namespace) -> int:
+    from .container import get_service
+
+    key = get_service().rotate_org_key(args.org)
+    print(f"New API key of organization {args.org} (shown once, store it now; the old key is refused from now on):")
+    print(key)
+    return 0
+
+
+def cmd_revoke_key(args: argparse.Namespace) -> int:
+    from .container import get_service
+
+    get_service().revoke_org_key(args.org)
+    print(f"API key of organization {args.org} revoked: no key works until rotate-key {args.org}")
     return 0
 
 
@@ -149,6 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     org = sub.add_parser("create-org", help="create an org and print its API key on the last line")
     org.add_argument("org")
     org.set_defaults(fn=cmd_create_org)
+    rotate_key = sub.add_parser("rotate-key", help="replace an org's API key; the new one is printed on the last line")
+    rotate_key.add_argument("org")
+    rotate_key.set_defaults(fn=cmd_rotate_key)
+    revoke_key = sub.add_parser("revoke-key", help="revoke an org's API key (no key works until rotate-key)")
+    revoke_key.add_argument("org")
+    revoke_key.set_defaults(fn=cmd_revoke_key)
     sub.add_parser("init-store", help="create dataset and tables (idempotent)").set_defaults(fn=cmd_init_store)
     reval = sub.add_parser("revalidate", help="queue a revalidation of every active integration")
     reval.add_argument("--timeout", type=float, default=30.0)
@@ -163,6 +197,15 @@ def main(argv: list[str] | None = None) -> int:
                              "(run once after upgrading; decrypts every credential)")
     rewrap.set_defaults(fn=cmd_rewrap)
     args = parser.parse_args(argv)
+    from pydantic import ValidationError
+
+    from .settings import Settings, settings_error
+
+    try:
+        Settings()  # every setting checked before any work; the message names the variable
+    except ValidationError as exc:
+        print(f"error: {settings_error(exc).message}", file=sys.stderr)
+        return 2
     try:
         return args.fn(args)
     except Exception as exc:  # an operator gets one clear line, never a credential

@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable
 
-from .domain.errors import IntegrationsError
 from .registry import Registry, get_registry
 from .service import IntegrationService
 from .settings import Settings, get_settings
@@ -22,8 +21,7 @@ def build_store(settings: Settings):
     if settings.store_backend == "bigquery":
         from .adapters.bigquery_store import BigQueryStore
 
-        return BigQueryStore(_require(settings.gcp_project, "GCP_PROJECT"), settings.bq_dataset,
-                             emulator_host=settings.bigquery_emulator_host)
+        return BigQueryStore(settings.gcp_project, settings.bq_dataset, emulator_host=settings.bigquery_emulator_host)
     from .adapters.sqlite_store import SqliteStore
 
     return SqliteStore(settings.data_dir / "integrations.db")
@@ -33,7 +31,7 @@ def build_cipher(settings: Settings, store: Any = None):
     if settings.kms_backend == "gcp":
         from .adapters.cloudkms_cipher import CloudKmsCipher
 
-        return CloudKmsCipher(_require(settings.kms_key_name, "KMS_KEY_NAME"), endpoint=settings.kms_endpoint)
+        return CloudKmsCipher(settings.kms_key_name, endpoint=settings.kms_endpoint)
     from .adapters.local_keyring import LocalKeyring
 
     def may_create() -> bool:
@@ -49,20 +47,23 @@ def build_queue(settings: Settings):
     if settings.queue_backend == "pubsub":
         from .adapters.pubsub_queue import PubSubQueue
 
-        return PubSubQueue(_require(settings.gcp_project, "GCP_PROJECT"), settings.pubsub_topic)
+        return PubSubQueue(settings.gcp_project, settings.pubsub_topic)
     from .adapters.local_queue import LocalQueue
 
     # As many deliveries as the validator allows before it settles a transient failure as final;
     # a timeout above the validator's worst case so a slow validation is not delivered twice.
+    from .validator_token import FILE_NAME
+
     return LocalQueue(settings.local_validator_url, max_attempts=settings.validator_max_deliveries,
-                      backoff=min(settings.provider_backoff_seconds * 2, 2.0) or 0.1, timeout=60)
+                      backoff=min(settings.provider_backoff_seconds * 2, 2.0) or 0.1, timeout=60,
+                      token_file=settings.data_dir / FILE_NAME)
 
 
 def build_status_events(settings: Settings) -> Callable[[dict[str, Any]], None]:
     if settings.queue_backend == "pubsub":
         from .adapters.pubsub_events import PubSubStatusEvents
 
-        return PubSubStatusEvents(_require(settings.gcp_project, "GCP_PROJECT"), settings.status_events_topic)
+        return PubSubStatusEvents(settings.gcp_project, settings.status_events_topic)
     from .adapters.local_events import LocalStatusEvents
 
     return LocalStatusEvents(settings.data_dir / "status-events.jsonl")
@@ -140,12 +141,6 @@ def reset() -> None:
     with _lock:
         _service = None
     get_settings.cache_clear()
-
-
-def _require(value: str | None, name: str) -> str:
-    if not value:
-        raise IntegrationsError(f"Setting {name} is required for the configured backend", code="internal")
-    return value
 
 
 __all__ = ["build_service", "get_service", "get_settings", "reset"]

@@ -1,8 +1,10 @@
 """Structured logs: one JSON object per line on stdout, as Cloud Logging reads them.
 
 `severity`, `message`, the trace from `X-Cloud-Trace-Context`, and org / provider where
-known (bound per request with `bind`). Never a request body, a header value or a secret:
-call sites pass only names, counts and outcomes in `extra={"fields": {...}}`.
+known (bound per request with `bind`). Every extra a call site passes reaches the line,
+flat (`extra={"attempt": 2}`) or grouped (`extra={"fields": {...}}`). Never a request body,
+a header value or a secret: call sites pass only names, counts and outcomes. An exception
+is shown by its type only, never its text or stack (third-party texts may hold request data).
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from typing import Any
 
 _context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("log_context", default={})
 _configured = False
+# What every LogRecord carries; anything else on a record came from a call site's `extra`.
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName"}
+_CORE = ("severity", "message", "time", "logger")
 
 
 def bind(**values: str | None) -> None:
@@ -44,13 +49,26 @@ class JsonFormatter(logging.Formatter):
         if trace:
             entry["logging.googleapis.com/trace"] = f"projects/{self._project}/traces/{trace}" if self._project else trace
         entry.update(context)
+        extras = {k: v for k, v in record.__dict__.items() if k not in _STANDARD and k != "fields"}
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
-            entry.update(fields)
+            extras.update(fields)
+        for key, value in extras.items():
+            if key not in _CORE:
+                entry[str(key)] = value
         if record.exc_info and record.exc_info[0] is not None:
             # The type only: exception texts from third parties could carry request data.
             entry["error_type"] = record.exc_info[0].__name__
-        return json.dumps(entry, default=str)
+        return json.dumps(entry, default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    """JSON for what json cannot write: an exception by its type only, anything else as text."""
+    if isinstance(value, BaseException):
+        return type(value).__name__
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return str(value)
 
 
 def configure(level: str = "INFO", project: str | None = None) -> None:

@@ -3,6 +3,11 @@
 Each function is loaded by functions-framework exactly as Cloud Functions loads it, and a
 small WSGI dispatcher picks the function by path and method, as the API gateway does in
 production. Requests are served on threads, as a gen2 instance with concurrency > 1 does.
+
+The validator is reachable only with the token `serve` issued for this run (see
+validator_token.py): anything else on the machine gets the same 404 `not_found` as any
+path that is no endpoint (the path is not part of the API, and `forbidden` speaks of org
+API keys). Malformed HTTP is refused with JSON errors by http_guard.py.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+from . import validator_token
 from .domain.errors import IntegrationsError
 from .web import ROUTES, error_response, match
 
@@ -35,13 +41,14 @@ def load_function_app(name: str, signature_type: str = "http") -> Any:
     return app
 
 
-def build_app() -> Callable[..., Any]:
+def build_app(validator_token_value: str | None = None) -> Callable[..., Any]:
+    """The dispatcher; the validator answers only requests carrying `validator_token_value`."""
     apps = {name: load_function_app(name) for name in ROUTES}
     validator = load_function_app(VALIDATOR, "cloudevent")
 
     def dispatch(environ: dict[str, Any], start_response: Callable[..., Any]):
         path = environ.get("PATH_INFO", "/")
-        if path == VALIDATOR_PATH:
+        if path == VALIDATOR_PATH and validator_token.accepts(environ, validator_token_value):
             return validator(environ, start_response)
         _, names = match(path)
         if not names:  # no function serves this path: the gateway's answer, in the catalogue's shape
@@ -54,10 +61,22 @@ def build_app() -> Callable[..., Any]:
     return dispatch
 
 
-def serve(host: str, port: int, on_ready: Callable[[], None] | None = None) -> None:
+def make_local_server(host: str, port: int, validator_token_value: str | None = None, *,
+                      read_timeout: float | None = None) -> Any:
+    """The threaded werkzeug server over build_app(), with the guarded request handler."""
     from werkzeug.serving import make_server
 
-    server = make_server(host, port, build_app(), threaded=True)
+    from .http_guard import GuardedRequestHandler
+
+    handler = GuardedRequestHandler
+    if read_timeout is not None:
+        handler = type("GuardedRequestHandler", (GuardedRequestHandler,), {"read_timeout": read_timeout})
+    return make_server(host, port, build_app(validator_token_value), threaded=True, request_handler=handler)
+
+
+def serve(host: str, port: int, on_ready: Callable[[], None] | None = None, *,
+          validator_token_value: str | None = None) -> None:
+    server = make_local_server(host, port, validator_token_value)
     if on_ready:
         on_ready()
     try:

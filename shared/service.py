@@ -148,6 +148,26 @@ class IntegrationService(CredentialWrites, ValidationFlow):
             raise ForbiddenError()
         return Actor(org=found.slug, key_id=found.api_key_id)
 
+    def rotate_org_key(self, slug: str) -> str:
+        """Give an org a new API key (returned, shown once); the old one is refused from now on."""
+        check_org_slug(slug)
+        api_key = "itg_" + secrets.token_urlsafe(32)
+        key_hash = hash_api_key(api_key)
+        self._replace_org_key(slug, "key_" + key_hash[:12], key_hash)
+        return api_key
+
+    def revoke_org_key(self, slug: str) -> None:
+        """Refuse the org's API key from now on; no key works until rotate_org_key."""
+        check_org_slug(slug)
+        # A marker no SHA-256 hex digest equals, unique per revocation (the hash column is unique).
+        self._replace_org_key(slug, "key_revoked", "revoked:" + secrets.token_hex(16))
+
+    def _replace_org_key(self, slug: str, key_id: str, key_hash: str) -> None:
+        from .domain.errors import IntegrationsError
+
+        if not self.store.replace_org_key(slug, key_id, key_hash, self.clock()):
+            raise IntegrationsError("Organization not found", code="not_found")
+
     # -- reads --------------------------------------------------------------------------------
 
     def list(self, actor: Actor, category: str | None = None) -> dict[str, Any]:

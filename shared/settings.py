@@ -7,20 +7,71 @@ which wins over the defaults (the precedence pydantic-settings has).
 A plain pydantic model reading `os.environ` (field name, upper case) rather than
 pydantic-settings: the latter imports asyncio, argparse and more at start, about a fifth
 of a function's cold start, for a feature (one flat env mapping) this needs none of.
+
+Every value is checked when Settings is built, cross-field rules included (a backend
+without what it needs), so a bad setting stops the start with a message naming the
+variable, instead of a 500 on first use. Messages never repeat a value (a URL may hold
+a password).
 """
 
 from __future__ import annotations
 
+import os
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
-import os
-from typing import Any
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from .domain.errors import IntegrationsError
 
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
+# The directory holding shared/: the default DATA_DIR lives there, whatever the working directory.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = PROJECT_ROOT / ".data"
+
+URL_FIELDS = ("openai_base_url", "anthropic_base_url", "gemini_base_url", "deepseek_base_url", "gcp_token_uri",
+              "bigquery_api_url", "validator_url")
+HOST_PORT_FIELDS = ("kms_endpoint", "pubsub_emulator_host")
+_HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-_]+):[0-9]{1,5}")
+_KMS_KEY = re.compile(r"projects/[^/\s]+/locations/[^/\s]+/keyRings/[^/\s]+/cryptoKeys/[^/\s]+")
+_PROJECT = re.compile(r"[a-z0-9][a-z0-9:.\-]{0,127}")  # what BigQuery accepts, domain-scoped ids included
+_DATASET = re.compile(r"[A-Za-z0-9_]{1,1024}")
+# Pub/Sub's rule for a topic id; a full path is projects/<project>/topics/<id>.
+_TOPIC_ID = r"[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}"
+_TOPIC = re.compile(_TOPIC_ID)
+_TOPIC_PATH = re.compile(rf"projects/([^/\s]+)/topics/({_TOPIC_ID})")
+
+
+class SettingsError(IntegrationsError):
+    """A setting is missing or invalid; the message names the variable (never its value)."""
+
+    code = "internal"
+
+
+def topic_parts(topic: str, project: str | None) -> tuple[str, str]:
+    """(project, topic id) of a short topic name (in `project`) or a full projects/P/topics/T path."""
+    full = _TOPIC_PATH.fullmatch(topic)
+    if full:
+        return full.group(1), full.group(2)
+    if not project:
+        raise ValueError("a short topic name needs GCP_PROJECT")
+    return project, topic
+
+
+def _url_problem(value: str) -> str | None:
+    if any(c.isspace() for c in value):
+        return "must be an http(s) URL without spaces"
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises on a port that is no number or out of range
+    except ValueError:
+        return "must be an http(s) URL with a valid port"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an absolute http:// or https:// URL (scheme and host)"
+    return None
 
 
 class Settings(BaseModel):
@@ -37,13 +88,15 @@ class Settings(BaseModel):
 
     port: int = Field(8080, ge=1, le=65535)
     host: str = "127.0.0.1"
-    data_dir: Path = Path("./.data")
+    # Absolute once built: a relative DATA_DIR is resolved against the working directory at start.
+    data_dir: Path = DEFAULT_DATA_DIR
 
     store_backend: Literal["sqlite", "bigquery"] = "sqlite"
     kms_backend: Literal["local", "gcp"] = "local"
     queue_backend: Literal["local", "pubsub"] = "local"
 
     kms_key_name: str | None = None
+    # A short topic name (in GCP_PROJECT) or a full projects/P/topics/T path.
     pubsub_topic: str = "integration-validation"
     status_events_topic: str = "integration-status-events"
     gcp_project: str | None = None
@@ -73,6 +126,21 @@ class Settings(BaseModel):
     cors_origins: str = ""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _absolute_data_dir(cls, value: Any) -> Any:
+        if isinstance(value, (str, Path)):
+            if not str(value).strip():
+                return DEFAULT_DATA_DIR
+            return Path(os.path.abspath(os.path.expanduser(value)))
+        return value
+
+    @field_validator("kms_key_name", "gcp_project", "bigquery_emulator_host", "kms_endpoint",
+                     "pubsub_emulator_host", "validator_url", "bigquery_api_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("validation_rate_limit")
     @classmethod
     def _rate_limit_shape(cls, value: str) -> str:
@@ -85,6 +153,48 @@ class Settings(BaseModel):
     @classmethod
     def _upper(cls, value: str) -> str:
         return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Settings":
+        problems: list[str] = []
+        for name in URL_FIELDS:
+            value = getattr(self, name)
+            problem = value is not None and _url_problem(value)
+            if problem:
+                problems.append(f"{name.upper()} {problem}")
+        for name in HOST_PORT_FIELDS:
+            value = getattr(self, name)
+            if value is not None and not _HOST_PORT.fullmatch(value):
+                problems.append(f"{name.upper()} must be host:port")
+        emulator = self.bigquery_emulator_host
+        if emulator is not None and ("://" in emulator and _url_problem(emulator)
+                                     or "://" not in emulator and not _HOST_PORT.fullmatch(emulator)):
+            problems.append("BIGQUERY_EMULATOR_HOST must be host:port or an http(s) URL")
+        for origin in self.allowed_origins:
+            parts = urlsplit(origin) if not _url_problem(origin) else None
+            if parts is None or parts.path or parts.query or parts.fragment or parts.username:
+                problems.append("CORS_ORIGINS must list origins like https://app.example.com "
+                                "(scheme and host, optional port, no path), separated by commas")
+                break
+        if self.gcp_project is not None and not _PROJECT.fullmatch(self.gcp_project):
+            problems.append("GCP_PROJECT must be a Google Cloud project id")
+        if not _DATASET.fullmatch(self.bq_dataset):
+            problems.append("BQ_DATASET must be letters, digits and underscores")
+        if self.kms_key_name is not None and not _KMS_KEY.fullmatch(self.kms_key_name):
+            problems.append("KMS_KEY_NAME must be projects/P/locations/L/keyRings/R/cryptoKeys/K")
+        if self.kms_backend == "gcp" and self.kms_key_name is None:
+            problems.append("KMS_KEY_NAME is required when KMS_BACKEND=gcp")
+        if self.store_backend == "bigquery" and self.gcp_project is None:
+            problems.append("GCP_PROJECT is required when STORE_BACKEND=bigquery")
+        for name in ("pubsub_topic", "status_events_topic"):
+            topic = getattr(self, name)
+            if not (_TOPIC.fullmatch(topic) or _TOPIC_PATH.fullmatch(topic)) or topic.startswith("goog"):
+                problems.append(f"{name.upper()} must be a topic name or projects/P/topics/T")
+            elif self.queue_backend == "pubsub" and self.gcp_project is None and not _TOPIC_PATH.fullmatch(topic):
+                problems.append(f"GCP_PROJECT is required when QUEUE_BACKEND=pubsub and {name.upper()} is a short name")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @property
     def rate_limit(self) -> tuple[int, int]:
@@ -100,6 +210,36 @@ class Settings(BaseModel):
         return self.validator_url or f"http://127.0.0.1:{self.port}/_functions/validate_credential"
 
 
+def settings_error(error: ValidationError) -> SettingsError:
+    """One readable line per problem, each naming its environment variable (never the value)."""
+    lines = []
+    for item in error.errors(include_url=False, include_input=False):
+        message = str(item.get("msg", "is invalid"))
+        message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        loc = [str(part) for part in item.get("loc", ()) if isinstance(part, str)]
+        if loc and loc[0] in Settings.model_fields:
+            variable = loc[0].upper()
+            if message.startswith(variable):  # our own validators already name it
+                lines.append(message)
+            else:
+                lines.append(f"{variable} {message.replace('Input should be', 'must be', 1)}")
+        else:
+            lines.append(message)
+    return SettingsError("Invalid settings: " + "; ".join(lines))
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The process's settings. Raises SettingsError (and logs it) when a setting is bad."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        error = settings_error(exc)
+    # A function instance has no one to print to: the log is where an operator looks.
+    import logging
+
+    from .logs import configure
+
+    configure()
+    logging.getLogger("integrations.settings").error(error.message)
+    raise error

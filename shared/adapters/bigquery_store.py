@@ -307,6 +307,16 @@ class BigQueryStore:
         )
         return _org(rows[0]) if rows else None
 
+    def replace_org_key(self, slug: str, api_key_id: str, api_key_hash: str, issued_at: datetime) -> bool:
+        # Confirmed rows only: a claim of a concurrent create_org stays a claim (see _insert_once).
+        _, affected = self._query(
+            f"UPDATE {self._t('org_api_keys')} SET api_key_id = @key_id, api_key_hash = @key_hash, "
+            f"created_at = @issued_at WHERE org_slug = @org AND {ORG_CONFIRMED}",
+            [self._p("org", "STRING", slug), self._p("key_id", "STRING", api_key_id),
+             self._p("key_hash", "STRING", api_key_hash), self._p("issued_at", "TIMESTAMP", _ms(issued_at))],
+        )
+        return affected > 0
+
     # -- integrations ---------------------------------------------------------------------
 
     def _integration_params(self, item: Integration, revision: int) -> list[Any]:

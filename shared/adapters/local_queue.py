@@ -5,6 +5,10 @@ first publish, delivers messages in order, and redelivers on a 5xx, a 429 or a
 connection error with bounded exponential backoff, counting the delivery attempt
 like Pub/Sub does; after `max_attempts` it gives up and logs a warning naming the
 integration (never a secret: the message holds none).
+
+`token_file`: where `serve` keeps the validator's token for this run (see
+shared/validator_token.py); read at every post, so a queue in another process
+(`revalidate`) follows a server restart. No file: no token sent.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from ..domain.errors import QueueError
 from ..domain.models import ValidationMessage, utcnow
@@ -52,6 +58,7 @@ class LocalQueue:
         project: str = "local",
         topic: str = "integration-validation",
         transport: httpx.BaseTransport | None = None,
+        token_file: Path | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -62,6 +69,8 @@ class LocalQueue:
         self._project = project
         self._topic = topic
         self._transport = transport
+        self._token_file = token_file
+        self._target = urlsplit(url).netloc  # for logs: host:port, never a query string
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max_pending)
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -165,12 +174,8 @@ class LocalQueue:
             if attempt < self._max_attempts:
                 self._stopping.wait(min(self._backoff * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS))
         logger.warning(
-            "validation message for %s/%s (kind %s) not delivered: %s",
-            message.org,
-            message.provider,
-            message.kind,
-            outcome,
-        )
+            "validation message for %s/%s (kind %s) not delivered: %s", message.org, message.provider,
+            message.kind, outcome, extra={"kind": message.kind, "outcome": outcome, "target": self._target})
 
     def _post(self, envelope: _Envelope, attempt: int) -> str:
         """One delivery: "delivered", "retry: ..." or "rejected: ..." (a 4xx is final)."""
@@ -185,15 +190,24 @@ class LocalQueue:
         assert self._client is not None
         import httpx
 
+        from .. import validator_token
+
+        token = validator_token.read(self._token_file) if self._token_file else None
+        if token:
+            headers[validator_token.HEADER] = token
         try:
             response = self._client.post(self._url, headers=headers, content=body)
         except httpx.HTTPError as exc:
-            logger.info("validation delivery attempt %d failed: %s", attempt, type(exc).__name__)
+            # Routine (the server is restarting): a line to explain the redelivery, no stack trace.
+            logger.warning("validation delivery attempt %d failed: %s", attempt, type(exc).__name__,
+                           extra={"attempt": attempt, "error_type": type(exc).__name__, "target": self._target})
             return f"retry: {type(exc).__name__} after {attempt} attempt(s)"
         status = response.status_code
         if status < 300:
             return "delivered"
         if status >= 500 or status == 429:
-            logger.info("validation delivery attempt %d answered HTTP %d", attempt, status)
+            # The validator asked for redelivery and logged why; this line ties the two together.
+            logger.info("validation delivery attempt %d answered HTTP %d", attempt, status,
+                        extra={"attempt": attempt, "status": status, "target": self._target})
             return f"retry: HTTP {status} after {attempt} attempt(s)"
         return f"rejected: HTTP {status}"

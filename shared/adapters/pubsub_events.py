@@ -9,11 +9,14 @@ from ..domain.errors import QueueError
 
 
 class PubSubStatusEvents:
-    def __init__(self, project: str, topic: str, timeout: float = 10.0):
+    def __init__(self, project: str | None, topic: str, timeout: float = 10.0):
+        """`topic`: a short name in `project`, or a full projects/P/topics/T path."""
         from google.cloud import pubsub_v1  # lazy: embedded defaults never pay for it
 
+        from ..settings import topic_parts
+
         self._client = pubsub_v1.PublisherClient()
-        self._topic = self._client.topic_path(project, topic)
+        self._topic = self._client.topic_path(*topic_parts(topic, project))
         self._timeout = timeout
 
     def ensure_topic(self) -> None:

@@ -19,9 +19,13 @@ logger = logging.getLogger(__name__)
 
 
 class PubSubQueue:
-    def __init__(self, project: str, topic: str, *, timeout: float = 10.0) -> None:
-        if not project or not topic:
-            raise ValueError("PubSubQueue needs a project and a topic")
+    def __init__(self, project: str | None, topic: str, *, timeout: float = 10.0) -> None:
+        """`topic`: a short name in `project`, or a full projects/P/topics/T path (then P is used)."""
+        from ..settings import topic_parts
+
+        if not topic:
+            raise ValueError("PubSubQueue needs a topic")
+        project, topic = topic_parts(topic, project)
         from google.api_core import exceptions as api_exceptions
         from google.api_core import retry as api_retry
         from google.cloud import pubsub_v1

@@ -56,6 +56,14 @@ INTEGRATION_COLUMNS = (
 )
 
 
+class MissingStoreError(StoreError):
+    """A read found no store file: DATA_DIR points elsewhere, or nothing was ever stored."""
+
+    def __init__(self, path: Path):
+        super().__init__(f"No store at {path} (DATA_DIR={path.parent}): set DATA_DIR to the data directory "
+                         "the service uses, or run `python -m shared.cli init-store` to create an empty one")
+
+
 def _ts(value: datetime | None) -> str | None:
     if value is None:
         return None
@@ -76,15 +84,18 @@ class SqliteStore:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, create: bool = True) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             return conn
         with self._init_lock:
-            if not self._ready:
+            if not self._ready and not self._path.exists():
+                # Only a write (or init_store) creates the store: a read of a wrong DATA_DIR must
+                # say so, not answer from a new empty store.
+                if not create:
+                    raise MissingStoreError(self._path)
                 self._path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                if not self._path.exists():
-                    os.close(os.open(self._path, os.O_CREAT | os.O_WRONLY, 0o600))
+                os.close(os.open(self._path, os.O_CREAT | os.O_WRONLY, 0o600))
         conn = sqlite3.connect(self._path, timeout=30, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA busy_timeout = 30000")
@@ -123,7 +134,7 @@ class SqliteStore:
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         try:
-            return self._connect().execute(sql, params).fetchall()
+            return self._connect(create=False).execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise StoreError("Store unavailable") from exc
 
@@ -162,6 +173,14 @@ class SqliteStore:
     def find_org_by_key_hash(self, key_hash: str) -> Org | None:
         rows = self._read("SELECT * FROM org_api_keys WHERE api_key_hash = ?", (key_hash,))
         return self._org(rows[0] if rows else None)
+
+    def replace_org_key(self, slug: str, api_key_id: str, api_key_hash: str, issued_at: datetime) -> bool:
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE org_api_keys SET api_key_id = ?, api_key_hash = ?, created_at = ? WHERE org_slug = ?",
+                (api_key_id, api_key_hash, _ts(issued_at), slug),
+            )
+            return cur.rowcount == 1
 
     # -- integrations -----------------------------------------------------------------------
 

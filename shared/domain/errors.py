@@ -21,6 +21,10 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "method_not_allowed": (405, "Method not allowed"),
     "unsupported_media_type": (415, "Content-Type must be application/json"),
     "payload_too_large": (413, "Request body too large"),
+    # Malformed HTTP, refused by the local server before any function runs (shared/http_guard.py).
+    "request_timeout": (408, "Request not received in time"),
+    "uri_too_long": (414, "Request URI too long"),
+    "headers_too_large": (431, "Request headers too large"),
     "unauthorized": (401, "Missing or invalid API key"),
     "forbidden": (403, "API key does not belong to this organization"),
     "provider_unavailable": (503, "Provider unavailable"),

@@ -88,6 +88,32 @@ def test_duplicate_org_is_a_conflict_and_keeps_the_first(store):
     assert store.get_org("acme") == first
 
 
+def test_replace_org_key_refuses_the_old_key_at_once_and_touches_no_other_org(store):
+    old, other = make_org("acme"), make_org("globex")
+    store.create_org(old)
+    store.create_org(other)
+    new_hash = hashlib.sha256(b"the new key").hexdigest()
+    issued = T0 + timedelta(days=1)
+
+    assert store.replace_org_key("acme", "kid_new", new_hash, issued) is True
+    assert store.find_org_by_key_hash(old.api_key_hash) is None
+    expected = Org(slug="acme", api_key_id="kid_new", api_key_hash=new_hash, created_at=issued)
+    assert store.find_org_by_key_hash(new_hash) == expected
+    assert store.get_org("acme") == expected
+    assert store.get_org("globex") == other and store.find_org_by_key_hash(other.api_key_hash) == other
+
+    # Revocation is a replacement by a value no key hashes to; a later rotation works again.
+    assert store.replace_org_key("acme", "key_revoked", "revoked:0123", issued) is True
+    assert store.find_org_by_key_hash(new_hash) is None
+    assert store.replace_org_key("acme", "kid_third", "ab" * 32, issued) is True
+    assert store.find_org_by_key_hash("ab" * 32).api_key_id == "kid_third"
+
+
+def test_replace_org_key_of_an_unknown_org_is_false_and_creates_nothing(store):
+    assert store.replace_org_key("initech", "kid_x", "cd" * 32, T0) is False
+    assert store.get_org("initech") is None and store.find_org_by_key_hash("cd" * 32) is None
+
+
 # -- integrations -------------------------------------------------------------------------
 
 

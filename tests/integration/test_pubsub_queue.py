@@ -140,3 +140,29 @@ def test_the_emulator_starts_once_per_session_and_quickly(pubsub_emulator: str) 
     shared = emulator_support._shared
     assert shared is not None and shared.host == pubsub_emulator
     assert shared.startup_seconds is not None and shared.startup_seconds < emulator_support.START_TIMEOUT_SECONDS
+
+
+def test_a_full_topic_path_needs_no_project(emulator_env: str, topic: str) -> None:
+    """PUBSUB_TOPIC / STATUS_EVENTS_TOPIC may be projects/P/topics/T: P is the path's, not GCP_PROJECT."""
+    from google.cloud import pubsub_v1
+
+    from shared.adapters.pubsub_events import PubSubStatusEvents
+    from shared.adapters.pubsub_queue import PubSubQueue
+
+    queue = PubSubQueue(None, f"projects/{PROJECT}/topics/{topic}", timeout=5)
+    events = PubSubStatusEvents(None, f"projects/{PROJECT}/topics/{topic}-events")
+    try:
+        assert queue.topic_path == f"projects/{PROJECT}/topics/{topic}"
+        queue.ensure_topic()
+        events.ensure_topic()
+        with pubsub_v1.SubscriberClient() as subscriber:
+            subscription = subscriber.subscription_path(PROJECT, f"{topic}-full-path")
+            subscriber.create_subscription(request={"name": subscription, "topic": queue.topic_path,
+                                                    "enable_message_ordering": True})
+            push = queue.ensure_push_subscription(f"{topic}-push", "http://127.0.0.1:9/unused")
+        assert push == f"projects/{PROJECT}/subscriptions/{topic}-push"
+        queue.publish(MESSAGE)
+        events({"org": "acme", "provider": "openai", "from": "pending", "to": "active"})
+        assert len(_pull(subscription, 1)) == 1
+    finally:
+        queue.close()

@@ -107,7 +107,8 @@ class RecordingProxy:
 
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                headers = {k: v for k, v in self.headers.items() if k.lower().startswith(("ce-", "content-type"))}
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower().startswith(("ce-", "content-type", "x-validator-token"))}
                 proxy.bodies.append(json.dumps(headers).encode() + body)
                 try:
                     answer = httpx.post(proxy.target + self.path, content=body, headers=headers, timeout=60)

@@ -13,6 +13,8 @@ from typing import Any, Iterator
 import functions_framework
 import pytest
 
+from shared.domain.errors import ProviderUnavailableError
+
 from shared import logs
 from shared.logs import JsonFormatter, bind, configure, reset_context
 from tests.support.provider_servers import openai_key
@@ -160,3 +162,104 @@ def test_no_header_value_body_or_key_is_logged(service_env, captured: io.StringI
     assert "CANARYBADFORMAT" not in text
     request_lines = [json.loads(line) for line in lines if json.loads(line)["message"] == "request"]
     assert len(request_lines) == len(answers)
+
+
+# ---------------------------------------------------------------- every extra reaches the line
+
+
+def test_flat_extras_reach_the_line_next_to_grouped_fields() -> None:
+    logger = logging.getLogger("integrations.test.extras")
+    made: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            made.append(record)
+
+    keep = Keep()
+    logger.addHandler(keep)
+    logger.propagate = False
+    try:
+        logger.warning("provider call failed", extra={"provider": "openai", "attempt": 2, "error": "ConnectError",
+                                                      "host": "api.openai.com", "fields": {"target": "current"}})
+        logger.warning("odd values", extra={"cause": ValueError(f"text with {openai_key()}"), "ids": {"b", "a"},
+                                            "severity": "DEBUG", "logger": "forged"})
+    finally:
+        logger.removeHandler(keep)
+        logger.propagate = True
+    first, second = (json.loads(JsonFormatter().format(r)) for r in made)
+    assert first["provider"] == "openai" and first["attempt"] == 2 and first["error"] == "ConnectError"
+    assert first["host"] == "api.openai.com" and first["target"] == "current"
+    assert second["cause"] == "ValueError"  # an exception by its type only, never its text
+    assert sorted(second["ids"]) == ["a", "b"]
+    assert second["severity"] == "WARNING" and second["logger"] == "integrations.test.extras"  # not overridden
+    assert not {"args", "msg", "levelno", "pathname", "exc_text", "stack_info", "fields"} & set(first)
+
+
+def test_the_bigquery_store_retry_line_carries_its_attempt(captured: io.StringIO) -> None:
+    from google.api_core import exceptions
+
+    from shared.adapters.bigquery_store import BigQueryStore
+
+    class Client:
+        calls = 0
+
+        def query(self, sql: str, job_config: Any = None) -> Any:
+            Client.calls += 1
+            if Client.calls == 1:
+                raise exceptions.BadRequest("Could not serialize access to table due to concurrent update")
+
+            class Job:
+                num_dml_affected_rows = 0
+
+                def result(self) -> list:
+                    return []
+
+            return Job()
+
+    store = BigQueryStore("proj", "dataset", client=Client(), backoff_seconds=0)
+    store.get_org("acme_corp")
+    lines = [json.loads(line) for line in captured.getvalue().splitlines()]
+    retry = [e for e in lines if e["message"] == "bigquery concurrent update, retrying"]
+    assert retry and retry[0]["attempt"] == 1
+
+
+def test_a_provider_call_failure_says_why(service_env, captured: io.StringIO) -> None:
+    service_env.set(OPENAI_BASE_URL="http://127.0.0.1:9/v1")  # nothing listens there
+    api_key = service_env.create_org(ORG)
+    service = service_env.service
+    with pytest.raises(ProviderUnavailableError):  # the provider stays down: 503, on record
+        service.setup(service.authenticate(api_key, ORG), "openai", {"credential": openai_key()}, wait=True)
+    lines = [json.loads(line) for line in captured.getvalue().splitlines()]
+    failures = [e for e in lines if e["logger"].startswith("shared.validators") and e["severity"] == "WARNING"]
+    assert failures
+    # The validator's own fields (provider, attempt, error...) reach the line, beyond the bound context.
+    assert all(set(e) - {"severity", "message", "time", "logger", "org", "provider"} for e in failures), failures
+
+
+def test_a_routine_redelivery_is_one_warning_without_a_stack_trace(service_env, captured: io.StringIO,
+                                                                   capfd: pytest.CaptureFixture[str]) -> None:
+    from shared.adapters.cloudevents import pubsub_cloudevent_http
+    from shared.domain.models import ValidationMessage
+
+    api_key = service_env.create_org(ORG)
+    key = service_env.servers.openai.set(openai_key(), "unavailable")
+    _app("setup_integration").test_client().post(f"{BASE}/{ORG}/openai/setup", json={"credential": key},
+                                                 headers={"X-API-Key": api_key})
+    service_env._close_queue()
+    item = service_env.service.store.get_integration(ORG, "openai")
+    message = ValidationMessage(org=ORG, provider="openai", version=item.credential.version,
+                                credential_id=item.credential.credential_id)
+    headers, body = pubsub_cloudevent_http(message, 1)
+    captured.truncate(0)
+    captured.seek(0)
+    answer = _app("validate_credential", "cloudevent").test_client().post("/", headers=headers, data=body)
+
+    assert answer.status_code == 500  # Pub/Sub (or the local queue) delivers it again
+    lines = [json.loads(line) for line in captured.getvalue().splitlines()]
+    assert [e for e in lines if e["severity"] in ("ERROR", "CRITICAL")] == []
+    [retry] = [e for e in lines if e["message"] == "provider unavailable, asking for redelivery"]
+    assert retry["severity"] == "WARNING" and retry["attempt"] == 1
+    assert retry["error_type"] == "provider_unavailable" and retry["host"] == "127.0.0.1"
+    assert retry["org"] == ORG and retry["provider"] == "openai"
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err + captured.getvalue()
