@@ -22,7 +22,6 @@ from shared.domain.errors import InvalidFormatError
 from shared.domain.models import Credential
 from shared.settings import Settings
 from shared.validators import get_validator
-from shared.validators.rsa_size import rsa_private_der
 from tests.support.provider_servers import private_key_pem, rsa_private_key, service_account_info
 
 MERSENNE_EXPONENTS = (3217, 4253, 4423, 9689, 9941, 11213)  # 2**p - 1 is prime for each
@@ -99,6 +98,8 @@ def test_the_modulus_bounds_are_read_without_loading(gcp, bits, accepted):
 
 def test_modulus_size_of_both_pem_formats():
     from cryptography.hazmat.primitives import serialization
+
+    from shared.validators.rsa_size import rsa_private_der
 
     key = rsa_private_key()
     pkcs1 = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
