@@ -3,6 +3,11 @@
 Errors say which field is wrong, never its value. `token_uri` must equal the
 `gcp_token_uri` setting: a key file naming another URL would make the server send a
 signed assertion wherever the uploader likes.
+
+The private key is checked in two steps: its modulus size (2048 to 4096 bits) is read
+from the DER with the other fields (cheap, `check_service_account`); loading it, which
+checks the key and costs CPU that grows with the cube of its size, comes later, once
+per Credential object (`private_key_of`).
 """
 
 from __future__ import annotations

@@ -96,7 +96,7 @@ def test_the_modulus_bounds_are_read_without_loading(gcp, bits, accepted):
             gcp.check_format(credential, {})
 
 
-def test_modulus_size_of_both_pem_formats():
+def test_modulus_size_of_both_pem_formats(gcp):
     from cryptography.hazmat.primitives import serialization
 
     from shared.validators.rsa_size import rsa_private_der
@@ -107,6 +107,10 @@ def test_modulus_size_of_both_pem_formats():
     assert rsa_private_der(private_key_pem(key))[1] == 2048
     assert rsa_private_der(pkcs1)[1] == 2048
     assert rsa_private_der(mersenne_key(4253, 4423, pkcs1=True))[1] == 4253 + 4423
+    for pem in (private_key_pem(key), pkcs1):
+        credential = with_key(pem)
+        gcp.check_format(credential, {})
+        gcp.check_key(credential, {})
 
 
 @pytest.mark.parametrize(
