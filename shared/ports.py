@@ -168,7 +168,16 @@ class ValidationResult:
 
 class Validator(Protocol):
     def check_format(self, credential: Credential, config: dict[str, Any]) -> None:
-        """Raise InvalidFormatError (nothing stored) when the credential cannot be right."""
+        """Raise InvalidFormatError (nothing stored) when the credential cannot be right.
+        Cheap (no key is loaded): callers run it before the lifecycle and rate-limit checks."""
+        ...
+
+    def check_key(self, credential: Credential, config: dict[str, Any]) -> None:
+        """The expensive rest of the format check (GCP: load and check the private key, up to
+        half a second of CPU); raise InvalidFormatError when it fails. Call it after
+        `check_format` and after the cheap lifecycle and rate-limit checks. What it loads is
+        kept on `credential`, so `validate` on the same object does not load it again.
+        A no-op for API keys."""
         ...
 
     def validate(self, credential: Credential, config: dict[str, Any]) -> ValidationResult:

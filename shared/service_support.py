@@ -53,12 +53,9 @@ class RetryLater(Exception):
 
 
 def stuck_after(settings: Any) -> timedelta:
-    """A validation still pending or validating after this long lost its message (a crash)."""
-    attempts = settings.provider_max_attempts
-    backoff = sum(min(settings.provider_backoff_seconds * 2**i, 8.0) for i in range(attempts - 1))
-    # Up to three provider calls (GCP: token, datasets, dry run), each with its retries.
-    bound = 3 * (attempts * settings.provider_timeout_seconds + backoff)
-    return timedelta(seconds=bound) + REDELIVERY_SLACK
+    """A validation still pending or validating after this long lost its message (a crash):
+    one validation is bounded by VALIDATION_TIMEOUT_SECONDS, redeliveries add their backoff."""
+    return timedelta(seconds=settings.validation_timeout_seconds) + REDELIVERY_SLACK
 
 
 def associated_data(org: str, provider: str, version: int, credential_id: str) -> bytes:

@@ -119,6 +119,10 @@ class Settings(BaseModel):
     provider_timeout_seconds: float = Field(10.0, gt=0, le=120)
     provider_max_attempts: int = Field(3, ge=1, le=10)
     provider_backoff_seconds: float = Field(0.5, ge=0, le=30)
+    # One validation's calls, attempts and backoff included, end within this (>= the per-call timeout).
+    validation_timeout_seconds: float = Field(30.0, gt=0, le=600)
+    # Bytes of one provider answer read after decompression; more is provider_unavailable.
+    provider_max_response_bytes: int = Field(4 * 1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
     # A validation message delivered this many times is settled as final.
     validator_max_deliveries: int = Field(5, ge=1, le=100)
 
@@ -148,6 +152,12 @@ class Settings(BaseModel):
         if not (attempts.isdigit() and seconds.isdigit() and int(attempts) > 0 and int(seconds) > 0):
             raise ValueError("VALIDATION_RATE_LIMIT must look like '5/600' (attempts/seconds)")
         return value
+
+    @model_validator(mode="after")
+    def _validation_outlasts_a_call(self) -> "Settings":
+        if self.validation_timeout_seconds < self.provider_timeout_seconds:
+            raise ValueError("VALIDATION_TIMEOUT_SECONDS must be at least PROVIDER_TIMEOUT_SECONDS")
+        return self
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any, Callable, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
 
 from .lifecycle import Status
 
@@ -42,6 +42,18 @@ class Org(Model):
     created_at: datetime
 
 
+T = TypeVar("T")
+
+
+class _Memo(dict):  # type: ignore[type-arg]
+    """A cache, not state: it never makes two credentials compare unequal."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Memo)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 class Credential(Model):
     """A plaintext credential in memory, for the length of one request or validation.
 
@@ -52,6 +64,17 @@ class Credential(Model):
 
     secret: SecretStr
     kind: Literal["api_key", "service_account"] = "api_key"
+    # Values derived from the secret that cost to rebuild (a parsed private key); never in a repr.
+    _memo: _Memo = PrivateAttr(default_factory=_Memo)
+
+    def memo(self, name: str, factory: Callable[[], T]) -> T:
+        """`factory()` computed once per Credential object (a failure is not kept: it raises again)."""
+        entry = self._memo.get(name)
+        # A model_copy shares the cache: an entry counts only for the very secret it was made from.
+        if entry is None or entry[0] is not self.secret:
+            entry = (self.secret, factory())
+            self._memo[name] = entry
+        return entry[1]
 
     @property
     def value(self) -> str:

@@ -32,10 +32,7 @@ class AnthropicValidator(HttpValidator):
         if credential.kind != "api_key" or not ANTHROPIC_KEY.fullmatch(credential.value):
             raise InvalidFormatError()
 
-    def validate(self, credential: Credential, config: dict[str, Any]) -> ValidationResult:
-        gate = self.format_gate(credential, config)
-        if gate is not None:
-            return gate
+    def ask(self, credential: Credential, config: dict[str, Any]) -> ValidationResult:
         url = self.settings.anthropic_base_url.rstrip("/") + "/v1/models"
         headers = {"x-api-key": credential.value, "anthropic-version": API_VERSION, "accept": "application/json"}
         outcome = self.get(url, headers)

@@ -1,7 +1,9 @@
-"""What every API-key validator shares: a client, a format gate, a retried GET."""
+"""What every provider validator shares: a client, a format gate, a retried GET, and the
+promise that `validate` ends in a verdict within its time, whatever a provider sends."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import httpx
@@ -11,11 +13,17 @@ from shared.domain.models import Credential
 from shared.ports import ValidationResult
 from shared.settings import Settings
 
-from .http import Outcome, make_client, request_with_retries
+from .http import Outcome, make_client, request_with_retries, validation_deadline
+
+log = logging.getLogger(__name__)
 
 
 class HttpValidator:
-    """Base for validators that call a provider over HTTP with one reusable client."""
+    """Base for validators that call a provider over HTTP with one reusable client.
+
+    Subclasses implement `check_format` (cheap), optionally `check_key` (expensive), and
+    `ask` (the provider calls, once the credential passed both).
+    """
 
     provider = "provider"
 
@@ -33,15 +41,31 @@ class HttpValidator:
         raise NotImplementedError
 
     def check_key(self, credential: Credential, config: dict[str, Any]) -> None:
-        """The expensive rest of the format check; API keys have none."""
+        """Nothing costly to check for an API key."""
+
+    def ask(self, credential: Credential, config: dict[str, Any]) -> ValidationResult:
+        raise NotImplementedError
 
     def format_gate(self, credential: Credential, config: dict[str, Any]) -> ValidationResult | None:
         """A stored key that fails the format check can never be valid: say so without calling."""
         try:
             self.check_format(credential, config)
+            self.check_key(credential, config)
         except InvalidFormatError as exc:
             return ValidationResult("invalid_credentials", exc.message)
         return None
+
+    def validate(self, credential: Credential, config: dict[str, Any]) -> ValidationResult:
+        """The provider's verdict, within `validation_timeout_seconds`. Never raises: an answer
+        no interpreter foresaw (a parser's RecursionError, a field of an odd type) is
+        `provider_unavailable`, and only the error's type is logged."""
+        try:
+            with validation_deadline(self.settings.validation_timeout_seconds):
+                return self.format_gate(credential, config) or self.ask(credential, config)
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            log.warning("provider answer could not be read",
+                        extra={"fields": {"provider": self.provider, "error_type": type(exc).__name__}})  # fmt: skip
+            return ValidationResult("provider_unavailable", f"{self.provider} sent an answer that could not be read")
 
     def get(self, url: str, headers: dict[str, str], **kwargs: Any) -> Outcome:
         return request_with_retries(self._client, "GET", url, self.settings, headers=headers, provider=self.provider, **kwargs)

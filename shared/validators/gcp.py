@@ -20,12 +20,12 @@ from urllib.parse import quote
 
 import httpx
 
-from shared.domain.errors import BadRequestError, InvalidFormatError
+from shared.domain.errors import BadRequestError
 from shared.domain.models import Credential
 from shared.ports import ValidationResult
 
 from .base import HttpValidator, unexpected
-from .gcp_format import check_service_account, checked_service_account
+from .gcp_format import check_service_account, load_service_account, private_key_of
 from .http import default_is_transient, json_body, request_with_retries
 
 SCOPE = "https://www.googleapis.com/auth/bigquery"
@@ -77,6 +77,15 @@ class GcpValidator(HttpValidator):
     def check_format(self, credential: Credential, config: dict[str, Any]) -> None:
         check_service_account(credential, config, self.settings)
 
+    def check_key(self, credential: Credential, config: dict[str, Any]) -> None:
+        private_key_of(credential)
+
+    def format_gate(self, credential: Credential, config: dict[str, Any]) -> ValidationResult | None:
+        try:
+            return super().format_gate(credential, config)
+        except BadRequestError:
+            return ValidationResult("missing_permissions", "the billing export table name is invalid")
+
     def bigquery_url(self) -> str:
         if self.settings.bigquery_api_url:
             return self.settings.bigquery_api_url.rstrip("/")
@@ -86,13 +95,8 @@ class GcpValidator(HttpValidator):
             return base.rstrip("/") + "/bigquery/v2"
         return DEFAULT_BIGQUERY_URL
 
-    def validate(self, credential: Credential, config: dict[str, Any]) -> ValidationResult:
-        try:
-            info, private_key = checked_service_account(credential, config, self.settings)
-        except InvalidFormatError as exc:
-            return ValidationResult("invalid_credentials", exc.message)
-        except BadRequestError:
-            return ValidationResult("missing_permissions", "the billing export table name is invalid")
+    def ask(self, credential: Credential, config: dict[str, Any]) -> ValidationResult:
+        info, private_key = load_service_account(credential), private_key_of(credential)  # parsed by the gate
         token = self._token(info, private_key)
         if isinstance(token, ValidationResult):
             return token

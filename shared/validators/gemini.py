@@ -69,10 +69,7 @@ class GeminiValidator(HttpValidator):
         if credential.kind != "api_key" or not GEMINI_KEY.fullmatch(credential.value):
             raise InvalidFormatError()
 
-    def validate(self, credential: Credential, config: dict[str, Any]) -> ValidationResult:
-        gate = self.format_gate(credential, config)
-        if gate is not None:
-            return gate
+    def ask(self, credential: Credential, config: dict[str, Any]) -> ValidationResult:
         url = self.settings.gemini_base_url.rstrip("/") + "/v1beta/models"
         headers = {"x-goog-api-key": credential.value, "accept": "application/json"}
         outcome = self.get(url, headers, retry_after=retry_delay)

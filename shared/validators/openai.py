@@ -63,10 +63,7 @@ class OpenAICompatibleValidator(HttpValidator):
             headers["openai-project"] = str(config["project"])
         return headers
 
-    def validate(self, credential: Credential, config: dict[str, Any]) -> ValidationResult:
-        gate = self.format_gate(credential, config)
-        if gate is not None:
-            return gate
+    def ask(self, credential: Credential, config: dict[str, Any]) -> ValidationResult:
         outcome = self.get(self.models_url(), self.request_headers(credential, config), is_transient=openai_is_transient)
         if outcome.result is not None:
             return outcome.result

@@ -118,8 +118,10 @@ def test_private_key_never_in_errors_or_tracebacks(gcp):
     pem = service_account_info()["private_key"]
     body = pem.splitlines()[3]
     broken = pem.replace(body, body[::-1])  # still PEM-shaped, no longer a key
+    credential = sa({**service_account_info(), "private_key": broken})
+    gcp.check_format(credential, {})  # the structure and size still read: the key is loaded by check_key
     with pytest.raises(InvalidFormatError) as caught:
-        gcp.check_format(sa({**service_account_info(), "private_key": broken}), {})
+        gcp.check_key(credential, {})
     shown = "".join(traceback.format_exception(caught.value))
     assert str(caught.value) == "Invalid API key format: private_key"
     assert body not in shown and body[::-1] not in shown and "PRIVATE KEY" not in shown
