@@ -327,7 +327,7 @@ class IntegrationService(CredentialWrites, ValidationFlow):
         check_action("edit", existing.status)
         config = provider.validate_config(request.config) if request.has_config else existing.config
         # A config change can change the verdict (e.g. the billing table): validate again.
-        # Not an "attempt" of the rate limit: API.md counts setup, rotate and validate only.
+        # Not an "attempt" of the rate limit: only setup, rotate and validate count (README).
         revalidate = not provider.manual and config != existing.config and existing.status is not Status.DISABLED
 
         def change(current: Integration | None) -> Integration:
