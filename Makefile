@@ -1,31 +1,54 @@
 # Two commands: `make run` serves the API locally on embedded defaults, `make test` runs the tests.
-# Both create and fill the local virtualenv (.venv) when it is missing or out of date.
+# Both create the local virtualenv (.venv) when it is missing and install what they need when
+# it is missing or out of date: `run` only the runtime (requirements.txt), `test` the test
+# toolchain too (requirements-dev.txt). A stamp per file set records what is installed.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+DEV_STAMP := $(VENV)/.installed-dev
+PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check
 
-.PHONY: run test venv clean bench fuzz
+.PHONY: run test venv venv-dev standins clean bench fuzz
 
-$(STAMP): requirements.txt requirements-dev.txt
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	@touch $(STAMP)
+$(PY):
+	@echo ">> Creating the virtualenv $(VENV) with $(PYTHON)"
+	$(PYTHON) -m venv $(VENV)
+	$(PIP_INSTALL) --upgrade pip
 
-venv: $(STAMP)
+$(RUNTIME_STAMP): requirements.txt | $(PY)
+	@echo ">> Installing the runtime dependencies (requirements.txt) into $(VENV)."
+	@echo ">> The first time this downloads the Google Cloud client libraries: about a minute."
+	$(PIP_INSTALL) -r requirements.txt
+	@touch $@
 
-run: $(STAMP)
+# requirements-dev.txt includes requirements.txt, so this stamp stands for both.
+$(DEV_STAMP): requirements.txt requirements-dev.txt | $(PY)
+	@echo ">> Installing the test toolchain (requirements-dev.txt, which includes requirements.txt) into $(VENV)."
+	@echo ">> The first time this downloads pytest, schemathesis, the BigQuery emulator (bqemulator, duckdb,"
+	@echo ">> numpy) and more, about 700 MB: a few minutes. \`make run\` alone never needs them."
+	$(PIP_INSTALL) -r requirements-dev.txt
+	@touch $@ $(RUNTIME_STAMP)
+
+venv: $(RUNTIME_STAMP)
+
+venv-dev: $(DEV_STAMP)
+
+run: $(RUNTIME_STAMP)
 	$(PY) -m shared.cli serve
 
-test: $(STAMP)
+test: $(DEV_STAMP)
 	$(PY) -m pytest
 
-bench: $(STAMP)
+# The provider stand-ins the tests use, by hand (docs/providers.md); they live in tests/, hence the test toolchain.
+standins: $(DEV_STAMP)
+	$(PY) -m tests.support.standins --env-file .standins.env
+
+bench: $(DEV_STAMP)
 	$(PY) benchmarks/run.py
 
-fuzz: $(STAMP)
+fuzz: $(DEV_STAMP)
 	FUZZ_EXAMPLES=2000 $(PY) -m pytest tests/quality/test_fuzz_api.py -q -p no:timeout
 
 clean:
-	rm -rf $(VENV) .venv-checkov .data .pytest_cache
+	rm -rf $(VENV) .venv-checkov .data .pytest_cache .standins.env

@@ -48,7 +48,7 @@ VALIDATOR = "validate_credential"
 FF_CLI = str(Path(sys.executable).parent / "functions-framework")
 CLOUD_ENV_PREFIXES = ("STORE_", "KMS_", "QUEUE_", "PUBSUB_", "BIGQUERY_", "BQ_", "GCP_", "GOOGLE_", "VALIDATOR_")
 
-# Targets (ARCHITECTURE.md / issue 5).
+# Targets (issue 5), as ratios of the bare hello function where they can be.
 COLD_START_MAX_RATIO = 1.5
 GET_P50_MAX_RATIO = 2.0
 RSS_MAX_MIB = 128.0

@@ -1,4 +1,4 @@
-# API Gateway: the public paths of API.md (base /api/v1/integrations) mapped to the private
+# API Gateway: the public paths of configs/openapi.yaml (base /api/v1/integrations) mapped to the private
 # functions. API Gateway takes Swagger 2.0 only, so the document is a template here
 # (gateway/openapi2.yaml.tftpl); a test holds it to configs/openapi.yaml (OpenAPI 3.1).
 

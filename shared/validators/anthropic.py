@@ -1,4 +1,4 @@
-"""Anthropic: `GET {anthropic_base_url}/v1/models` with `x-api-key` (see shared/PROVIDERS.md)."""
+"""Anthropic: `GET {anthropic_base_url}/v1/models` with `x-api-key` (see docs/providers.md)."""
 
 from __future__ import annotations
 

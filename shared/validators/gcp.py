@@ -1,6 +1,6 @@
 """GCP service account: strict key-file checks, then a live check against Google.
 
-Live check (shared/PROVIDERS.md):
+Live check (docs/providers.md):
 1. a JWT-bearer token grant at `settings.gcp_token_uri`, signed RS256 with the key's
    private key (this alone proves the key is live);
 2. BigQuery `datasets.list` on the key's project;

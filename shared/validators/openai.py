@@ -1,4 +1,4 @@
-"""OpenAI: `GET {openai_base_url}/models` with a Bearer key (see shared/PROVIDERS.md)."""
+"""OpenAI: `GET {openai_base_url}/models` with a Bearer key (see docs/providers.md)."""
 
 from __future__ import annotations
 

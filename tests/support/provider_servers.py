@@ -7,7 +7,7 @@ keys get the provider's invalid-key answer. Auth headers are checked the way the
 provider checks them. Requests are recorded by method, path, query and header *names*
 (never values), so tests can assert a key never travelled in a URL.
 
-Bodies follow the providers' documented error shapes (see shared/PROVIDERS.md).
+Bodies follow the providers' documented error shapes (see docs/providers.md).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from shared.domain.lifecycle import ACTIONS, TRANSITIONS, Status, check_action, 
 
 S = Status
 
-# The lifecycle of ARCHITECTURE.md, written out independently of the module under test.
+# The lifecycle of the README, written out independently of the module under test.
 ALLOWED_TRANSITIONS: set[tuple[Status, Status]] = {
     (S.NOT_CONFIGURED, S.PENDING),
     (S.NOT_CONFIGURED, S.ACTIVE),  # a SaaS entry is active at once

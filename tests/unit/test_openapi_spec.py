@@ -1,4 +1,4 @@
-"""configs/openapi.yaml describes API.md and the code's shapes; assert_conforms holds answers to it."""
+"""configs/openapi.yaml describes the HTTP contract and the code's shapes; assert_conforms holds answers to it."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from tests.support.openapi import assert_conforms, component_errors
 
 BASE = "/api/v1/integrations"
 
-# API.md's endpoint table: (method, path under the base) -> operationId (the function's name).
+# The endpoint table (docs/architecture.md): (method, path under the base) -> operationId (the function's name).
 ENDPOINTS: dict[tuple[str, str], str] = {
     ("POST", "/{org}/{provider}/setup"): "setup_integration",
     ("POST", "/{org}/{provider}/validate"): "validate_integration",
