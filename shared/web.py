@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .domain.errors import BadRequestError, IntegrationsError
+from .domain.errors import BadRequestError, IntegrationsError, catalogue_message
 from .logs import bind, reset_context
 
 log = logging.getLogger("integrations.http")
@@ -78,7 +78,9 @@ def allowed_methods(names: list[str]) -> list[str]:
 
 
 def error_body(error: IntegrationsError) -> dict[str, Any]:
-    return {"error": {"code": error.code, "message": error.message}}
+    # An internal failure's own text (a path, a backend's reason) is for the log, never the client.
+    message = catalogue_message("internal") if error.code == "internal" else error.message
+    return {"error": {"code": error.code, "message": message}}
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None):
@@ -149,12 +151,13 @@ def handle(name: str, handler: Handler, request: Any):
     reset_context()
     trace = (request.headers.get("X-Cloud-Trace-Context") or "").split("/")[0]
     bind(trace=trace if re.fullmatch(r"[0-9a-fA-F]{1,64}", trace or "") else None)
-    settings = get_settings()
     method = request.method.upper()
     params, names = match(request.path)
-    cors = _cors_headers(request, settings, allowed_methods(names) if names else ["OPTIONS"])
+    cors: dict[str, str] = {}
     status = 500
     try:
+        settings = get_settings()  # bad settings: logged by name, answered as a JSON 500
+        cors = _cors_headers(request, settings, allowed_methods(names) if names else ["OPTIONS"])
         if name not in names:
             if names:  # another function's path: this one does not take that method
                 raise IntegrationsError(code="method_not_allowed", headers={"Allow": ", ".join(allowed_methods(names))})

@@ -393,3 +393,16 @@ def test_an_unknown_provider_name_is_never_repeated_in_logs_or_answers(service_e
     response = client("get_integration").get(f"{BASE}/{ORG}/{name}", headers={"X-API-Key": api_key})
     assert_error(response, 404, "unknown_provider", "Unknown provider")
     assert "canary" not in json_log.getvalue() and "qqqq" not in json_log.getvalue()
+
+
+def test_an_internal_failure_never_shows_its_own_text(service_env, api_key, tmp_path) -> None:
+    service_env.set(DATA_DIR=str(tmp_path / "nowhere"))  # a read of a missing store: its error names the path
+    response = client("list_integrations").get(f"{BASE}/{ORG}", headers={"X-API-Key": api_key})
+    assert_error(response, 500, "internal", "Internal error")
+    assert "nowhere" not in response.get_data(as_text=True)
+
+
+def test_bad_settings_answer_json(service_env, api_key) -> None:
+    service_env.set(PORT="80x")
+    response = client("list_integrations").get(f"{BASE}/{ORG}", headers={"X-API-Key": api_key})
+    assert_error(response, 500, "internal", "Internal error")
