@@ -265,7 +265,7 @@ def create_orgs(env: dict[str, str], slugs: list[str]) -> list[str]:
     """Org API keys, made by the project's own service in one subprocess (the CLI makes one per call)."""
     code = ("import json, sys\nfrom shared.container import get_service\n"
             "service = get_service()\nservice.store.init_store()\n"
-            "print(json.dumps([service.create_org(s) for s in sys.argv[1:]]))\n")
+            "print(json.dumps([service.orgs.create_org(s) for s in sys.argv[1:]]))\n")
     done = subprocess.run([sys.executable, "-c", code, *slugs], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=120)
     if done.returncode != 0:

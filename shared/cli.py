@@ -8,7 +8,7 @@
     python -m shared.cli revalidate       queue a revalidation of every active integration, then return
     python -m shared.cli keyring rotate   local keyring only: add a key version and make it primary
     python -m shared.cli rewrap           re-encrypt every credential under the primary key version
-                                          (--legacy-binding: once after upgrading, see shared/rewrap.py);
+                                          (--legacy-binding: once after upgrading, see shared/service/rewrap.py);
                                           one that cannot be is skipped, reported, and the exit code is 1
 """
 
@@ -33,7 +33,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .container import get_service
     from .recovery import start_recovery
     from .server import VALIDATOR_PATH, serve
-    from .service_support import stuck_after
+    from .service.revalidation import stuck_after
     from .settings import topic_parts
 
     settings = _settings()
@@ -90,7 +90,7 @@ def cmd_create_org(args: argparse.Namespace) -> int:
 
     service = get_service()
     try:
-        key = service.create_org(args.org)
+        key = service.orgs.create_org(args.org)
     except ConflictError:
         print(f"error: organization {args.org} already exists", file=sys.stderr)
         return 1
@@ -105,7 +105,7 @@ def cmd_create_org(args: argparse.Namespace) -> int:
 def cmd_rotate_key(args: argparse.Namespace) -> int:
     from .container import get_service
 
-    key = get_service().rotate_org_key(args.org)
+    key = get_service().orgs.rotate_org_key(args.org)
     print(f"New API key of organization {args.org} (shown once, store it now; the old key is refused from now on):")
     print(key)
     return 0
@@ -114,7 +114,7 @@ def cmd_rotate_key(args: argparse.Namespace) -> int:
 def cmd_revoke_key(args: argparse.Namespace) -> int:
     from .container import get_service
 
-    get_service().revoke_org_key(args.org)
+    get_service().orgs.revoke_org_key(args.org)
     print(f"API key of organization {args.org} revoked: no key works until rotate-key {args.org}")
     return 0
 
@@ -161,7 +161,7 @@ def cmd_keyring_rotate(args: argparse.Namespace) -> int:
 def cmd_rewrap(args: argparse.Namespace) -> int:
     from .container import get_service
 
-    report = get_service().rewrap(batch_size=args.batch_size, legacy_binding=args.legacy_binding)
+    report = get_service().rewrap.run(batch_size=args.batch_size, legacy_binding=args.legacy_binding)
     print(json.dumps(report, sort_keys=True))
     if report["failed"]:
         print(f"error: {len(report['failed'])} credential(s) could not be rewrapped and were skipped; "

@@ -1,4 +1,4 @@
-"""The composition root: builds the service from settings, once per process, lazily.
+"""The composition root: builds the use cases (`Services`) from settings, once per process, lazily.
 
 Nothing is built at import time (cold start); cloud client libraries are imported only
 by the adapter that needs them. Tests call `build_service(Settings(...))` directly.
@@ -7,14 +7,28 @@ by the adapter that needs them. Tests call `build_service(Settings(...))` direct
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Callable
 
+from .domain.models import utcnow
 from .registry import Registry, get_registry
-from .service import IntegrationService
+from .service.audit import Audit
+from .service.credentials import Credentials
+from .service.integrations import Integrations
+from .service.limits import RateLimit
+from .service.messages import Messages
+from .service.orgs import Orgs
+from .service.pipelines import PipelineAccess
+from .service.revalidation import Revalidation
+from .service.rewrap import Rewrap
+from .service.setups import Setups
+from .service.validation import Validation
+from .service.writes import Writes
 from .settings import Settings, get_settings
 
 _lock = threading.Lock()
-_service: IntegrationService | None = None
+_service: Services | None = None
 
 
 def build_store(settings: Settings):
@@ -108,21 +122,60 @@ class Lazy:
         return self._target()(*args, **kwargs)
 
 
+@dataclass(frozen=True)
+class Services:
+    """The use cases, each a small collaborator with its dependencies passed in (built below),
+    and the adapters they share, for the command line and tests."""
+
+    orgs: Orgs
+    integrations: Integrations
+    setups: Setups
+    validation: Validation
+    revalidation: Revalidation
+    messages: Messages
+    pipelines: PipelineAccess
+    rewrap: Rewrap
+    registry: Any
+    store: Any
+    cipher: Any
+    queue: Any
+    status_events: Any
+    settings: Settings
+
+
 def build_service(settings: Settings, *, registry: Registry | None = None, transport: Any = None,
-                  **overrides: Any) -> IntegrationService:
-    store = overrides.pop("store", None) or build_store(settings)
-    parts = {
-        "store": store,
-        "cipher": overrides.pop("cipher", None) or Lazy(lambda: build_cipher(settings, store)),
-        "queue": overrides.pop("queue", None) or Lazy(lambda: build_queue(settings)),
-        "status_events": overrides.pop("status_events", None) or Lazy(lambda: build_status_events(settings)),
-    }
-    return IntegrationService(registry=registry or Lazy(get_registry), settings=settings,
-                              validators=overrides.pop("validators", None) or validator_factory(settings, transport),
-                              **parts, **overrides)
+                  store: Any = None, cipher: Any = None, queue: Any = None, status_events: Any = None,
+                  validators: Callable[[str], Any] | None = None,
+                  clock: Callable[[], datetime] = utcnow) -> Services:
+    """Compose the use cases; adapters not given are built from settings (the cipher, queue and
+    status events on first use, so a read never pays for them)."""
+    store = store or build_store(settings)
+    cipher = cipher or Lazy(lambda: build_cipher(settings, store))
+    queue = queue or Lazy(lambda: build_queue(settings))
+    status_events = status_events or Lazy(lambda: build_status_events(settings))
+    registry = registry or Lazy(get_registry)
+    validators = validators or validator_factory(settings, transport)
+
+    audit = Audit(store, status_events, clock)
+    writes = Writes(store, audit)
+    credentials = Credentials(store, cipher, registry, validators, clock)
+    limits = RateLimit(store, settings, clock)
+    validation = Validation(store, registry, credentials, writes, queue, settings, clock)
+    revalidation = Revalidation(store, registry, credentials, validation, settings, clock)
+    return Services(
+        orgs=Orgs(store, clock),
+        integrations=Integrations(store, registry, writes, limits, validation, clock),
+        setups=Setups(store, registry, credentials, writes, audit, limits, validation, clock),
+        validation=validation,
+        revalidation=revalidation,
+        messages=Messages(validation, revalidation),
+        pipelines=PipelineAccess(registry, credentials, writes, audit),
+        rewrap=Rewrap(store, cipher),
+        registry=registry, store=store, cipher=cipher, queue=queue, status_events=status_events, settings=settings,
+    )
 
 
-def get_service() -> IntegrationService:
+def get_service() -> Services:
     global _service
     if _service is None:
         with _lock:

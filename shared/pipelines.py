@@ -14,18 +14,10 @@ with actor `pipeline:<name>`. See docs/pipelines.md.
 
 from __future__ import annotations
 
-import re
-
-from .domain.errors import BadRequestError, InvalidTransitionError
+from .domain.errors import CredentialNotUsableError
 from .domain.models import Credential
 
-# fullmatch, never match with "$": "$" also matches before a trailing newline.
-PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
-ACTOR_PREFIX = "pipeline:"
-
-
-class CredentialNotUsableError(InvalidTransitionError):
-    """The integration exists but is not `active`: pipelines must not use its credential."""
+__all__ = ["CredentialNotUsableError", "get_credential"]
 
 
 def get_credential(org: str, provider: str, pipeline: str) -> Credential:
@@ -44,16 +36,5 @@ def get_credential(org: str, provider: str, pipeline: str) -> Credential:
     - `DecryptionError`: KMS refused or the ciphertext does not match its integration.
     """
     from .container import get_service
-    from .service import check_org_slug
 
-    check_org_slug(org)
-    if not isinstance(pipeline, str) or not PIPELINE_NAME.fullmatch(pipeline):
-        raise BadRequestError("Pipeline name must be 1 to 63 characters of a-z, 0-9, '_', '.', '-'")
-    try:
-        return get_service().decrypt_for_pipeline(org, provider, ACTOR_PREFIX + pipeline)
-    except CredentialNotUsableError:
-        raise
-    except InvalidTransitionError as refused:
-        raise CredentialNotUsableError(
-            f"{refused.message}: pipelines may only use an active integration's credential"
-        ) from None
+    return get_service().pipelines.get_credential(org, provider, pipeline)

@@ -22,7 +22,7 @@ def start_recovery(service: Any, interval: float) -> threading.Event:
     def run() -> None:
         while True:
             try:
-                service.recover()
+                service.revalidation.recover()
             except Exception as exc:  # noqa: BLE001 - the next pass tries again
                 log.warning("recovery pass failed", extra={"fields": {"error_type": type(exc).__name__}})
             if stop.wait(interval):

@@ -169,11 +169,11 @@ def handle(name: str, handler: Handler, request: Any):
         if method != route_method:
             raise IntegrationsError(code="method_not_allowed", headers={"Allow": ", ".join(allowed_methods(names))})
         raw = _read_body(request) if takes_body else None
-        service = get_service()
-        actor = service.authenticate(request.headers.get("X-API-Key"), params["org"])
+        services = get_service()
+        actor = services.orgs.authenticate(request.headers.get("X-API-Key"), params["org"])
         body = _parse_json(raw) if takes_body else None
         bind(org=actor.org)  # the provider is bound by the use case, once the registry knows it
-        status, payload = handler(service, actor, Call(actor.org, params.get("provider"), body, dict(request.args)))
+        status, payload = handler(services, actor, Call(actor.org, params.get("provider"), body, dict(request.args)))
         return json_response(status, payload, cors)
     except IntegrationsError as error:
         status = _error_status(error)

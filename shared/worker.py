@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from .domain.errors import IntegrationsError
 from .logs import bind, reset_context
-from .service import RetryLater
+from .domain.errors import RetryLater
 
 log = logging.getLogger("integrations.validator")
 
@@ -41,7 +41,7 @@ def handle_cloud_event(cloud_event: Any) -> str:
         return "dropped: malformed"
     bind(org=message.org, provider=message.provider)
     try:
-        outcome = service.handle_message(message, attempt)
+        outcome = service.messages.handle(message, attempt)
     except RetryLater as retry:
         # Routine: the provider is down or rate limiting; the next delivery tries again.
         log.warning("provider unavailable, asking for redelivery", extra={

@@ -54,7 +54,7 @@ class ServiceEnv:
 
     def create_org(self, slug: str = "acme_corp") -> str:
         """Create an org in the configured store; return its API key."""
-        return self.service.create_org(slug)
+        return self.service.orgs.create_org(slug)
 
     def set(self, **values: str) -> None:
         """Change settings (environment variables) and rebuild the service on next use."""

@@ -3,8 +3,8 @@
 from shared.web import endpoint
 
 
-def _delete(service, actor, call):
-    service.delete(actor, call.provider)
+def _delete(services, actor, call):
+    services.integrations.delete(actor, call.provider)
     return 204, None
 
 

@@ -2,5 +2,5 @@
 
 from shared.web import endpoint
 
-enable_integration = endpoint("enable_integration", lambda service, actor, call: (
-    202, service.enable(actor, call.provider)))
+enable_integration = endpoint("enable_integration", lambda services, actor, call: (
+    202, services.integrations.enable(actor, call.provider)))

@@ -2,4 +2,4 @@
 
 from shared.web import endpoint
 
-get_integration = endpoint("get_integration", lambda service, actor, call: (200, service.get(actor, call.provider)))
+get_integration = endpoint("get_integration", lambda services, actor, call: (200, services.integrations.get(actor, call.provider)))

@@ -3,9 +3,9 @@
 from shared.web import endpoint, wants_wait
 
 
-def _rotate(service, actor, call):
+def _rotate(services, actor, call):
     wait = wants_wait(call)
-    return (200 if wait else 202), service.rotate(actor, call.provider, call.body, wait=wait)
+    return (200 if wait else 202), services.setups.rotate(actor, call.provider, call.body, wait=wait)
 
 
 rotate_credential = endpoint("rotate_credential", _rotate)

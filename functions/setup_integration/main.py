@@ -3,9 +3,9 @@
 from shared.web import endpoint, wants_wait
 
 
-def _setup(service, actor, call):
+def _setup(services, actor, call):
     wait = wants_wait(call)
-    return (200 if wait else 202), service.setup(actor, call.provider, call.body, wait=wait)
+    return (200 if wait else 202), services.setups.setup(actor, call.provider, call.body, wait=wait)
 
 
 setup_integration = endpoint("setup_integration", _setup)

@@ -2,5 +2,5 @@
 
 from shared.web import endpoint
 
-validate_integration = endpoint("validate_integration", lambda service, actor, call: (
-    200, service.validate(actor, call.provider)))
+validate_integration = endpoint("validate_integration", lambda services, actor, call: (
+    200, services.setups.validate(actor, call.provider)))

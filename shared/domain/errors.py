@@ -115,3 +115,22 @@ class QueueError(IntegrationsError):
     """The validation message could not be handed to the queue."""
 
     code = "internal"
+
+
+class CredentialNotUsableError(InvalidTransitionError):
+    """The integration exists but is not `active`: pipelines must not use its credential."""
+
+
+class StaleValidation(IntegrationsError):
+    """The credential a validation was about is no longer the one targeted (replaced, deleted
+    or disabled meanwhile): its verdict is about nothing in force and is dropped."""
+
+    code = "invalid_transition"
+
+    def __init__(self) -> None:
+        super().__init__("The credential changed while it was being validated")
+
+
+class RetryLater(Exception):
+    """A transient provider failure in the validator function: Pub/Sub must deliver again.
+    Not an IntegrationsError: it is no answer to a request, only a signal to the queue."""

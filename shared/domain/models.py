@@ -1,7 +1,7 @@
-"""Records the use cases read and write, and the shapes the API returns.
+"""Records the use cases read and write, and what an integration may do with itself.
 
-`Integration` and `CredentialRecord` are what the store holds; `IntegrationView` is what
-a client sees (a fingerprint prefix and a hint, never plaintext or ciphertext).
+`Integration` and `CredentialRecord` are what the store holds. What a client sees of them
+is in shared/service/views.py (a fingerprint prefix and a hint, never plaintext or ciphertext).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Callable, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
 
-from .lifecycle import Status
+from .lifecycle import Status, check_transition
 
 
 def utcnow() -> datetime:
@@ -119,6 +119,11 @@ class CredentialRecord(Model):
     hint: str
     created_at: datetime
 
+    def ref(self) -> "CredentialRef":
+        """What an integration keeps of its credential row."""
+        return CredentialRef(credential_id=self.credential_id, version=self.version,
+                             fingerprint=self.fingerprint, hint=self.hint, created_at=self.created_at)
+
 
 class CredentialRef(Model):
     credential_id: str
@@ -136,6 +141,11 @@ class Rotation(Model):
     fingerprint: str
     hint: str
     created_at: datetime
+
+    def promoted(self) -> CredentialRef:
+        """The staged credential, as the one in force."""
+        return CredentialRef(credential_id=self.credential_id, version=self.version,
+                             fingerprint=self.fingerprint, hint=self.hint, created_at=self.created_at)
 
 
 class Integration(Model):
@@ -155,6 +165,30 @@ class Integration(Model):
     # Compare-and-set counter: every write checks it and bumps it.
     revision: int = 0
 
+    @classmethod
+    def new(cls, org: str, provider: str, category: str, name: str, now: datetime) -> "Integration":
+        """A fresh integration, not configured yet: the use case moves it to its first status."""
+        return cls(org=org, provider=provider, category=category, name=name, status=Status.NOT_CONFIGURED,
+                   created_at=now, updated_at=now)
+
+    def moved(self, status: Status, code: str | None, message: str | None, now: datetime) -> "Integration":
+        """This integration in `status` (the lifecycle permitting), with why."""
+        check_transition(self.status, status)
+        return self.model_copy(update={"status": status, "status_code": code, "status_message": message,
+                                       "updated_at": now})
+
+    def target(self, target: str) -> "CredentialRef | Rotation | None":
+        """The credential in force ("current") or the staged one ("rotation")."""
+        return self.rotation if target == "rotation" else self.credential
+
+    def credential_ids(self) -> frozenset[str]:
+        """Every ciphertext row this integration owns: the one in force and a staged one."""
+        return frozenset(c.credential_id for c in (self.credential, self.rotation) if c)
+
+    @property
+    def fingerprint(self) -> str | None:
+        return self.credential.fingerprint if self.credential else None
+
 
 class Event(Model):
     id: str
@@ -167,17 +201,6 @@ class Event(Model):
     fingerprint: str | None = None
     details: dict[str, Any] = Field(default_factory=dict)
 
-    def view(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "at": iso(self.at),
-            "action": self.action,
-            "actor": self.actor,
-            "outcome": self.outcome,
-            "fingerprint": self.fingerprint,
-            "details": self.details,
-        }
-
 
 class ValidationMessage(Model):
     """What the queue carries: names a credential, never holds one."""
@@ -187,50 +210,3 @@ class ValidationMessage(Model):
     provider: str | None = None
     version: int | None = None
     credential_id: str | None = None
-
-
-def integration_view(item: Integration) -> dict[str, Any]:
-    cred = item.credential
-    rot = item.rotation
-    return {
-        "org": item.org,
-        "provider": item.provider,
-        "category": item.category,
-        "name": item.name,
-        "status": item.status.value,
-        "status_code": item.status_code,
-        "status_message": item.status_message,
-        "credential": None
-        if cred is None
-        else {
-            "fingerprint": cred.fingerprint[:8],
-            "hint": cred.hint,
-            "version": cred.version,
-            "created_at": iso(cred.created_at),
-        },
-        "rotation": None
-        if rot is None
-        else {"version": rot.version, "status": rot.status, "message": rot.message, "created_at": iso(rot.created_at)},
-        "config": item.config,
-        "created_at": iso(item.created_at),
-        "updated_at": iso(item.updated_at),
-        "last_validated_at": iso(item.last_validated_at),
-    }
-
-
-def not_configured_view(org: str, provider: str, category: str, name: str) -> dict[str, Any]:
-    return {
-        "org": org,
-        "provider": provider,
-        "category": category,
-        "name": name,
-        "status": Status.NOT_CONFIGURED.value,
-        "status_code": None,
-        "status_message": None,
-        "credential": None,
-        "rotation": None,
-        "config": None,
-        "created_at": None,
-        "updated_at": None,
-        "last_validated_at": None,
-    }

@@ -18,7 +18,7 @@ from shared.adapters.cloudkms_cipher import CloudKmsCipher
 from shared.adapters.local_keyring import LocalKeyring
 from shared.domain.errors import DecryptionError, IntegrationsError
 from shared.ports import Cipher, CipherFailure, Encrypted
-from shared.service_support import associated_data, legacy_associated_data
+from shared.service.credentials import associated_data, legacy_associated_data
 from tests.support.kms_server import DEFAULT_KEY, KmsStandIn
 
 OTHER_KEY = DEFAULT_KEY.replace("cryptoKeys/", "cryptoKeys/other-")
@@ -60,7 +60,7 @@ def cipher(under_test: CipherUnderTest) -> Cipher:
 
 
 def owner_ad(org: str = "acme", provider: str = "openai", version: int = 1, credential_id: str = "c" * 32) -> bytes:
-    """The service's own binding (shared/service_support.py)."""
+    """The service's own binding (shared/service/credentials.py)."""
     return associated_data(org, provider, version, credential_id)
 
 

@@ -25,10 +25,10 @@ def test_serve_requeues_validations_lost_in_a_crash(tmp_path) -> None:
         long_ago = utcnow() - timedelta(hours=1)
         crashed = build_service(settings_for(providers, data_dir=live.data_dir), queue=RecordingQueue(),
                                 clock=lambda: long_ago)
-        api_key = crashed.create_org("acme_corp")
+        api_key = crashed.orgs.create_org("acme_corp")
         key = providers.openai.set(openai_key(), "valid")
-        actor = crashed.authenticate(api_key, "acme_corp")
-        assert crashed.setup(actor, "openai", {"credential": key})["status"] == "pending"
+        actor = crashed.orgs.authenticate(api_key, "acme_corp")
+        assert crashed.setups.setup(actor, "openai", {"credential": key})["status"] == "pending"
         crashed.store.close()
 
         live.start()

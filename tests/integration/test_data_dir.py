@@ -46,7 +46,7 @@ def test_get_credential_from_another_working_directory(service_env, tmp_path: Pa
     api_key = service_env.create_org(ORG)
     service = service_env.service
     key = service_env.servers.openai.set(openai_key(), "valid")
-    service.setup(service.authenticate(api_key, ORG), "openai", {"credential": key}, wait=True)
+    service.setups.setup(service.orgs.authenticate(api_key, ORG), "openai", {"credential": key}, wait=True)
     assert service_env.data_dir == tmp_path / "data"
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

@@ -47,10 +47,10 @@ def billing_dataset(bq_emulator: str, service_env) -> Iterator[str]:  # noqa: F8
 
 def setup_gcp(service_env, table: str) -> dict:
     service = service_env.service
-    actor = service.authenticate(service_env.create_org(ORG), ORG)
+    actor = service.orgs.authenticate(service_env.create_org(ORG), ORG)
     info = service_env.servers.gcp_service_account("valid", project_id=PROJECT)
     assert info["token_uri"] == service_env.servers.token_url
-    return service.setup(actor, "gcp", {"credential": info, "config": {"billing_export_table": table}}, wait=True)
+    return service.setups.setup(actor, "gcp", {"credential": info, "config": {"billing_export_table": table}}, wait=True)
 
 
 def test_a_readable_billing_table_makes_the_integration_active(billing_dataset: str, service_env) -> None:

@@ -82,7 +82,7 @@ def _active_integration_about_to_expire(service_env) -> str:
     api_key = service_env.create_org(ORG)
     service = service_env.service
     key = service_env.servers.openai.set(openai_key(), "valid")
-    service.setup(service.authenticate(api_key, ORG), "openai", {"credential": key}, wait=True)
+    service.setups.setup(service.orgs.authenticate(api_key, ORG), "openai", {"credential": key}, wait=True)
     assert service.store.get_integration(ORG, "openai").status.value == "active"
     service_env.servers.openai.set(key, "invalid")
     return api_key

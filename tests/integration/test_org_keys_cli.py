@@ -30,7 +30,7 @@ def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def works(data_dir: Path, key: str) -> bool:
     service = build_service(Settings(data_dir=data_dir))
     try:
-        return service.authenticate(key, ORG).org == ORG
+        return service.orgs.authenticate(key, ORG).org == ORG
     except UnauthorizedError:
         return False
     finally:

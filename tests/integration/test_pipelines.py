@@ -47,15 +47,15 @@ def backend(request: pytest.FixtureRequest, service_env) -> Iterator[object]:
 
 
 def decrypt_events(service, actor, provider: str) -> list[tuple[str, str]]:
-    events = service.events(actor, provider, limit=500)["events"]
+    events = service.integrations.events(actor, provider, limit=500)["events"]
     return [(e["actor"], e["outcome"]) for e in reversed(events) if e["action"] == "decrypt"]
 
 
 def test_an_active_integration_gives_its_plaintext_and_leaves_an_audit_event(backend, service_env) -> None:
     service = service_env.service
-    actor = service.authenticate(service_env.create_org(ORG), ORG)
+    actor = service.orgs.authenticate(service_env.create_org(ORG), ORG)
     key = service_env.servers.openai.set(openai_key(), "valid")
-    assert service.setup(actor, "openai", {"credential": key}, wait=True)["status"] == "active"
+    assert service.setups.setup(actor, "openai", {"credential": key}, wait=True)["status"] == "active"
 
     credential = get_credential(ORG, "openai", pipeline="openai-costs-daily")
 
@@ -65,7 +65,7 @@ def test_an_active_integration_gives_its_plaintext_and_leaves_an_audit_event(bac
     if backend is not None:
         assert backend.calls["Decrypt"] > 0, "the credential came through Cloud KMS"
 
-    service.disable(actor, "openai")
+    service.integrations.disable(actor, "openai")
     with pytest.raises(CredentialNotUsableError, match="status is disabled") as refused:
         get_credential(ORG, "openai", "openai-costs-daily")
     assert key not in str(refused.value) and refused.value.code == "invalid_transition"
@@ -74,10 +74,10 @@ def test_an_active_integration_gives_its_plaintext_and_leaves_an_audit_event(bac
 
 def test_a_gcp_key_file_comes_back_as_a_service_account(backend, service_env) -> None:
     service = service_env.service
-    actor = service.authenticate(service_env.create_org(ORG), ORG)
+    actor = service.orgs.authenticate(service_env.create_org(ORG), ORG)
     info = service_env.servers.gcp_service_account("valid")
     config = {"billing_export_table": f"{info['project_id']}.billing.gcp_billing_export_v1_0123AB_CDEF45_6789AB"}
-    assert service.setup(actor, "gcp", {"credential": info, "config": config}, wait=True)["status"] == "active"
+    assert service.setups.setup(actor, "gcp", {"credential": info, "config": config}, wait=True)["status"] == "active"
 
     credential = get_credential(ORG, "gcp", "gcp-billing")
 
@@ -87,14 +87,14 @@ def test_a_gcp_key_file_comes_back_as_a_service_account(backend, service_env) ->
 
 def test_pending_error_and_expired_integrations_are_refused(backend, service_env) -> None:
     service, servers = service_env.service, service_env.servers
-    actor = service.authenticate(service_env.create_org(ORG), ORG)
-    service.setup(actor, "openai", {"credential": servers.openai.set(openai_key(), "valid")})  # queued only
-    assert service.setup(actor, "gemini", {"credential": gemini_key()}, wait=True)["status"] == "error"
+    actor = service.orgs.authenticate(service_env.create_org(ORG), ORG)
+    service.setups.setup(actor, "openai", {"credential": servers.openai.set(openai_key(), "valid")})  # queued only
+    assert service.setups.setup(actor, "gemini", {"credential": gemini_key()}, wait=True)["status"] == "error"
     key = servers.deepseek.set(deepseek_key(), "valid")
-    assert service.setup(actor, "deepseek", {"credential": key}, wait=True)["status"] == "active"
+    assert service.setups.setup(actor, "deepseek", {"credential": key}, wait=True)["status"] == "active"
     servers.deepseek.set(key, "invalid")
-    service.revalidate_all()
-    assert service.get(actor, "deepseek")["status"] == "expired"
+    service.revalidation.revalidate_all()
+    assert service.integrations.get(actor, "deepseek")["status"] == "expired"
 
     for provider, status in (("openai", "pending"), ("gemini", "error"), ("deepseek", "expired")):
         with pytest.raises(CredentialNotUsableError, match=f"status is {status}"):

@@ -28,8 +28,8 @@ from shared.adapters.cloudkms_cipher import CloudKmsCipher
 from shared.adapters.local_keyring import LocalKeyring
 from shared.domain.errors import DecryptionError
 from shared.ports import Cipher
-from shared.rewrap import LEGACY_HINT
-from shared.service_support import associated_data, legacy_associated_data
+from shared.service.rewrap import LEGACY_HINT
+from shared.service.credentials import associated_data, legacy_associated_data
 from tests.support.doubles import ROOT
 from tests.support.kms_server import DEFAULT_KEY, kms_server  # noqa: F401 (fixture)
 from tests.support.provider_servers import anthropic_key, gemini_key, openai_key
@@ -66,7 +66,7 @@ def backend(request: pytest.FixtureRequest, service_env: Any, tmp_path: Path) ->
 
 def active(service_env: Any, actor: Any, provider: str, make: Callable[[], str]) -> str:
     key = getattr(service_env.servers, provider).set(make(), "valid")
-    assert service_env.service.setup(actor, provider, {"credential": key}, wait=True)["status"] == "active"
+    assert service_env.service.setups.setup(actor, provider, {"credential": key}, wait=True)["status"] == "active"
     return key
 
 
@@ -90,25 +90,25 @@ def run_rewrap(*args: str) -> tuple[int, dict[str, Any], str]:
 
 def test_an_older_ciphertext_of_the_same_version_does_not_decrypt(backend: Backend, service_env: Any) -> None:
     service = service_env.service
-    actor = service.authenticate(service_env.create_org(ORG), ORG)
+    actor = service.orgs.authenticate(service_env.create_org(ORG), ORG)
     active(service_env, actor, "openai", openai_key)
     rejected = service_env.servers.openai.set(openai_key(), "invalid")
-    failed = service.rotate(actor, "openai", {"credential": rejected}, wait=True)
+    failed = service.setups.rotate(actor, "openai", {"credential": rejected}, wait=True)
     assert failed["rotation"]["status"] == "failed" and failed["rotation"]["version"] == 2
     old = row_of(service, ORG, "openai", service.store.get_integration(ORG, "openai").rotation.credential_id)
     accepted = service_env.servers.openai.set(openai_key(), "valid")
-    assert service.rotate(actor, "openai", {"credential": accepted}, wait=True)["status"] == "active"
+    assert service.setups.rotate(actor, "openai", {"credential": accepted}, wait=True)["status"] == "active"
     current = service.store.get_integration(ORG, "openai").credential
     assert current.version == old.version == 2 and current.credential_id != old.credential_id
 
     record = row_of(service, ORG, "openai", current.credential_id)
     swap(service, record, old.ciphertext)  # the rejected key's ciphertext, same org/provider/version
     with pytest.raises(DecryptionError):
-        service.decrypt_for_pipeline(ORG, "openai", "costs")
+        service.pipelines.decrypt_for_pipeline(ORG, "openai", "costs")
     with pytest.raises(DecryptionError):
-        service.validate(actor, "openai")
+        service.setups.validate(actor, "openai")
     swap(service, row_of(service, ORG, "openai", current.credential_id), record.ciphertext)
-    assert service.decrypt_for_pipeline(ORG, "openai", "costs").value == accepted
+    assert service.pipelines.decrypt_for_pipeline(ORG, "openai", "costs").value == accepted
 
 
 def seal_with_legacy_binding(service: Any, org: str, provider: str) -> None:
@@ -123,14 +123,14 @@ def seal_with_legacy_binding(service: Any, org: str, provider: str) -> None:
 
 def test_legacy_binding_is_refused_and_rewrap_re_seals_it_when_asked(backend: Backend, service_env: Any) -> None:
     service = service_env.service
-    actor = service.authenticate(service_env.create_org(ORG), ORG)
+    actor = service.orgs.authenticate(service_env.create_org(ORG), ORG)
     keys = {"openai": active(service_env, actor, "openai", openai_key),
             "gemini": active(service_env, actor, "gemini", gemini_key),
             "anthropic": active(service_env, actor, "anthropic", anthropic_key)}
     for provider in ("openai", "gemini"):
         seal_with_legacy_binding(service, ORG, provider)
         with pytest.raises(DecryptionError):  # never a fallback to the old binding
-            service.decrypt_for_pipeline(ORG, provider, "costs")
+            service.pipelines.decrypt_for_pipeline(ORG, provider, "costs")
 
     code, report, _ = run_rewrap()  # everything under the primary version: nothing to do
     assert (code, report["rewrapped"], report["failed"]) == (0, 0, [])
@@ -144,7 +144,7 @@ def test_legacy_binding_is_refused_and_rewrap_re_seals_it_when_asked(backend: Ba
     assert (code, report["rewrapped"], report["rebound"], report["failed"]) == (0, 2, 2, [])
     assert report["by_key_version"] == {report["primary"]: 3}
     for provider, key in keys.items():
-        assert service.decrypt_for_pipeline(ORG, provider, "costs").value == key
+        assert service.pipelines.decrypt_for_pipeline(ORG, provider, "costs").value == key
         assert key not in output
     code, report, _ = run_rewrap("--legacy-binding")
     assert (code, report["rewrapped"], report["failed"]) == (0, 0, [])
@@ -156,7 +156,7 @@ def test_legacy_binding_is_refused_and_rewrap_re_seals_it_when_asked(backend: Ba
 def test_rewrap_skips_and_reports_what_it_cannot_decrypt_and_rewraps_the_rest(
         backend: Backend, service_env: Any) -> None:
     service = service_env.service
-    actors = {org: service.authenticate(service_env.create_org(org), org) for org in (ORG, OTHER_ORG)}
+    actors = {org: service.orgs.authenticate(service_env.create_org(org), org) for org in (ORG, OTHER_ORG)}
     keys = {(org, provider): active(service_env, actor, provider, make)
             for org, actor in actors.items()
             for provider, make in (("anthropic", anthropic_key), ("gemini", gemini_key), ("openai", openai_key))}
@@ -184,5 +184,5 @@ def test_rewrap_skips_and_reports_what_it_cannot_decrypt_and_rewraps_the_rest(
     for (org, provider), key in keys.items():
         assert key not in output
         if (org, provider) not in ((ORG, "anthropic"), (ORG, "gemini")):
-            assert service.decrypt_for_pipeline(org, provider, "costs").value == key
+            assert service.pipelines.decrypt_for_pipeline(org, provider, "costs").value == key
             assert row_of(service, org, provider, rows[(org, provider)].credential_id).key_version == report["primary"]

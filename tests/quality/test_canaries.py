@@ -35,7 +35,7 @@ from shared.adapters.local_keyring import LocalKeyring
 from shared.adapters.sqlite_store import SqliteStore
 from shared.container import build_service
 from shared.logs import JsonFormatter
-from shared.service import Actor
+from shared.service.requests import Actor
 from tests.support.doubles import RecordingQueue
 from tests.support.faults import FaultyStore, sqlite_failure
 from tests.support.live_service import LiveService
@@ -332,7 +332,7 @@ def test_use_cases_and_validator_leak_no_canary(tmp_path: Path, debug_logs: io.S
         events: list[dict[str, Any]] = []
         service = build_service(settings, store=store, cipher=LocalKeyring(tmp_path / "keyring.json"), queue=queue,
                                 status_events=events.append)
-        api_key = service.create_org(ORG)
+        api_key = service.orgs.create_org(ORG)
         canaries.add(api_key)
 
         def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -344,10 +344,10 @@ def test_use_cases_and_validator_leak_no_canary(tmp_path: Path, debug_logs: io.S
             answers.append(json.dumps(result, default=str))
             return result
 
-        actor = call(service.authenticate, api_key, ORG)
+        actor = call(service.orgs.authenticate, api_key, ORG)
         assert isinstance(actor, Actor)
-        call(service.authenticate, api_key, "other_org")
-        call(service.authenticate, api_key[:-2], ORG)
+        call(service.orgs.authenticate, api_key, "other_org")
+        call(service.orgs.authenticate, api_key[:-2], ORG)
 
         keys = {"openai": providers.openai.set(openai_key(), "valid"),
                 "anthropic": providers.anthropic.set(anthropic_key(), "valid"),
@@ -356,67 +356,67 @@ def test_use_cases_and_validator_leak_no_canary(tmp_path: Path, debug_logs: io.S
         canaries.add(*keys.values())
         info = canaries.service_account(providers.gcp_service_account("valid"))
         for provider, key in keys.items():
-            call(service.setup, actor, provider, {"credential": key})
-        call(service.setup, actor, "gcp", {"credential": info}, wait=True)
+            call(service.setups.setup, actor, provider, {"credential": key})
+        call(service.setups.setup, actor, "gcp", {"credential": info}, wait=True)
         for message in list(queue.messages):  # the validator, twice per message (redelivery)
-            call(service.handle_message, message, 1)
-            call(service.handle_message, message, 2)
+            call(service.messages.handle, message, 1)
+            call(service.messages.handle, message, 2)
 
         # Failures of every kind.
         foreign = anthropic_key()
         canaries.add(foreign)
-        call(service.setup, actor, "openai", {"credential": foreign})  # invalid format
-        call(service.setup, actor, "openai", {"credential": foreign, foreign[:40]: 1})  # unknown field
+        call(service.setups.setup, actor, "openai", {"credential": foreign})  # invalid format
+        call(service.setups.setup, actor, "openai", {"credential": foreign, foreign[:40]: 1})  # unknown field
         broken_account = canaries.service_account(providers.gcp_service_account("valid", key_slot=1))
-        call(service.setup, actor, "gcp", {"credential": dict(broken_account, type="user")})
-        call(service.setup, actor, "gcp", {"credential": json.dumps(broken_account)[:-3]})
+        call(service.setups.setup, actor, "gcp", {"credential": dict(broken_account, type="user")})
+        call(service.setups.setup, actor, "gcp", {"credential": json.dumps(broken_account)[:-3]})
 
         down = providers.deepseek.set(deepseek_key(), "unavailable")
         rejected = openai_key()
         canaries.add(down, rejected)
-        call(service.rotate, actor, "deepseek", {"credential": down})
+        call(service.setups.rotate, actor, "deepseek", {"credential": down})
         for message in queue.messages[-1:]:
-            call(service.handle_message, message, 1)  # transient: RetryLater
-            call(service.handle_message, message, 2)  # last delivery: settled
+            call(service.messages.handle, message, 1)  # transient: RetryLater
+            call(service.messages.handle, message, 2)  # last delivery: settled
         providers.deepseek.set(keys["deepseek"], "unavailable")
-        call(service.validate, actor, "deepseek")  # ProviderUnavailableError
-        call(service.rotate, actor, "openai", {"credential": rejected}, wait=True)
+        call(service.setups.validate, actor, "deepseek")  # ProviderUnavailableError
+        call(service.setups.rotate, actor, "openai", {"credential": rejected}, wait=True)
 
         keyring = tmp_path / "keyring.json"
         original = keyring.read_bytes()
         keyring.write_bytes(b"{ broken")
         kms_down = providers.gemini.set(gemini_key(), "valid")
         canaries.add(kms_down)
-        call(service.rotate, actor, "gemini", {"credential": kms_down})  # EncryptionError
+        call(service.setups.rotate, actor, "gemini", {"credential": kms_down})  # EncryptionError
         keyring.write_bytes(original)
 
         store_down = providers.anthropic.set(anthropic_key(), "valid")
         canaries.add(store_down)
         store.fail("commit", error=sqlite_failure, times=None)  # a real sqlite3 error, chained
-        call(service.rotate, actor, "anthropic", {"credential": store_down})
-        call(service.setup, actor, "anthropic", {"credential": store_down})
+        call(service.setups.rotate, actor, "anthropic", {"credential": store_down})
+        call(service.setups.setup, actor, "anthropic", {"credential": store_down})
         store.heal()
 
         queue.fail = 1
         queued_late = providers.openai.set(openai_key(), "valid")
         canaries.add(queued_late)
-        call(service.setup, actor, "openai", {"credential": queued_late})
+        call(service.setups.setup, actor, "openai", {"credential": queued_late})
 
         flip_a_byte(tmp_path / "integrations.db", "gemini")
-        call(service.validate, actor, "gemini")  # DecryptionError
-        call(service.decrypt_for_pipeline, ORG, "gemini", "costs")
+        call(service.setups.validate, actor, "gemini")  # DecryptionError
+        call(service.pipelines.decrypt_for_pipeline, ORG, "gemini", "costs")
 
         # Every read and lifecycle use case.
-        call(service.list, actor)
+        call(service.integrations.list, actor)
         for provider in (*keys, "gcp"):
-            call(service.get, actor, provider)
-            call(service.events, actor, provider, 500)
-        call(service.edit, actor, "openai", {"name": "renamed"})
-        call(service.disable, actor, "anthropic")
-        call(service.enable, actor, "anthropic")
-        call(service.revalidate_all)
-        call(service.rewrap)
-        call(service.delete, actor, "deepseek")
+            call(service.integrations.get, actor, provider)
+            call(service.integrations.events, actor, provider, 500)
+        call(service.integrations.edit, actor, "openai", {"name": "renamed"})
+        call(service.integrations.disable, actor, "anthropic")
+        call(service.integrations.enable, actor, "anthropic")
+        call(service.revalidation.revalidate_all)
+        call(service.rewrap.run)
+        call(service.integrations.delete, actor, "deepseek")
 
         # The validator's own entry: what the queue would carry, through the CloudEvent parser.
         wire: list[tuple[str, bytes]] = []
@@ -424,7 +424,7 @@ def test_use_cases_and_validator_leak_no_canary(tmp_path: Path, debug_logs: io.S
             headers, body = pubsub_cloudevent_http(message, 1)
             wire.append((f"cloudevent {i}", json.dumps(headers).encode() + body + message_data(message)))
             parsed, _ = message_from_cloudevent({"type": headers["ce-type"], "data": json.loads(body)})
-            call(service.handle_message, parsed, 1)
+            call(service.messages.handle, parsed, 1)
 
     assert len(errors) >= 12, "the failures above should each have raised"
     assert any("RetryLater" in e for e in errors) and any("EncryptionError" in e for e in errors)

@@ -31,7 +31,10 @@ from shared.domain.errors import (
     ProviderUnavailableError,
     StoreError,
 )
-from shared.service import ORPHAN_AGE, QUEUE_FAILED, Actor, IntegrationService
+from shared.container import Services
+from shared.service.credentials import ORPHAN_AGE
+from shared.service.requests import Actor
+from shared.service.validation import QUEUE_FAILED
 from tests.support.doubles import RecordingQueue
 from tests.support.faults import FaultyStore
 from tests.support.kms_server import KmsStandIn
@@ -65,10 +68,10 @@ class World:
         self.queue = RecordingQueue()
         self.keyring = LocalKeyring(tmp_path / "keyring.json")
         values = {"data_dir": tmp_path, "validation_rate_limit": "1000/600", **settings}
-        self.service: IntegrationService = build_service(
+        self.service: Services = build_service(
             settings_for(providers, **values), store=self.store, cipher=cipher or self.keyring, queue=self.queue,
             status_events=lambda event: None, clock=lambda: self.now[0])
-        self.actor: Actor = self.service.authenticate(self.service.create_org(ORG), ORG)
+        self.actor: Actor = self.service.orgs.authenticate(self.service.orgs.create_org(ORG), ORG)
 
     def key(self, scenario: str = "valid") -> str:
         return self.providers.openai.set(openai_key(), scenario)
@@ -112,16 +115,16 @@ def test_kms_failure_is_encryption_failed_and_stores_nothing(tmp_path: Path, pro
             world = World(tmp_path, providers, cipher=cipher)
             kms.fail_next(10)
             with pytest.raises(EncryptionError) as raised:
-                world.service.setup(world.actor, "openai", {"credential": world.key()})
+                world.service.setups.setup(world.actor, "openai", {"credential": world.key()})
             assert (raised.value.code, raised.value.status) == ("encryption_failed", 502)
             assert world.rows() == ([], []), "nothing may be stored"
 
             kms.reset_faults()
-            world.service.setup(world.actor, "openai", {"credential": world.key()}, wait=True)
+            world.service.setups.setup(world.actor, "openai", {"credential": world.key()}, wait=True)
             before = world.rows()
             kms.fail_next(10)
             with pytest.raises(EncryptionError):
-                world.service.rotate(world.actor, "openai", {"credential": world.key()})
+                world.service.setups.rotate(world.actor, "openai", {"credential": world.key()})
             assert world.rows() == before, "a failed rotation changes nothing"
             kms.reset_faults()
         finally:
@@ -135,7 +138,7 @@ def test_store_failure_in_a_first_setup_leaves_nothing(tmp_path: Path, providers
     world = World(tmp_path, providers)
     world.store.fail("commit")
     with pytest.raises(StoreError):
-        world.service.setup(world.actor, "openai", {"credential": world.key()})
+        world.service.setups.setup(world.actor, "openai", {"credential": world.key()})
     assert world.rows() == ([], [])
 
 
@@ -145,7 +148,7 @@ def test_store_failure_in_a_replacement_never_half_writes(tmp_path: Path, provid
                                                           on_call: int) -> None:
     """Commit 1: the new credential with the integration; 2 and 3: the inline validation's."""
     world = World(tmp_path, providers)
-    world.service.setup(world.actor, "openai", {"credential": world.key()}, wait=True)
+    world.service.setups.setup(world.actor, "openai", {"credential": world.key()}, wait=True)
     before = world.rows()
     world.store.fail("commit", on_call)
     with pytest.raises(StoreError):
@@ -156,7 +159,7 @@ def test_store_failure_in_a_replacement_never_half_writes(tmp_path: Path, provid
     # And the next request works normally.
     getattr(world.service, action)(world.actor, "openai", {"credential": world.key()}, wait=True)
     world.assert_consistent()
-    assert world.service.get(world.actor, "openai")["status"] == "active"
+    assert world.service.integrations.get(world.actor, "openai")["status"] == "active"
 
 
 # ---------------------------------------------------------------- queue
@@ -166,12 +169,12 @@ def test_queue_failure_leaves_pending_with_a_message_and_validate_recovers(tmp_p
                                                                            providers: ProviderServers) -> None:
     world = World(tmp_path, providers)
     world.queue.fail = 1
-    view = world.service.setup(world.actor, "openai", {"credential": world.key()})
+    view = world.service.setups.setup(world.actor, "openai", {"credential": world.key()})
     assert (view["status"], view["status_message"]) == ("pending", QUEUE_FAILED)
     assert QUEUE_FAILED == "Validation could not be queued: call validate to retry"
-    assert world.service.get(world.actor, "openai")["status_message"] == QUEUE_FAILED
+    assert world.service.integrations.get(world.actor, "openai")["status_message"] == QUEUE_FAILED
     assert world.queue.messages == []
-    recovered = world.service.validate(world.actor, "openai")
+    recovered = world.service.setups.validate(world.actor, "openai")
     assert (recovered["status"], recovered["status_message"]) == ("active", None)
     world.assert_consistent()
 
@@ -189,15 +192,15 @@ def test_provider_timeout_ends_in_bounded_time_with_provider_unavailable(tmp_pat
 
     started = time.monotonic()
     with pytest.raises(ProviderUnavailableError):
-        world.service.setup(world.actor, "gemini", {"credential": key}, wait=True)
+        world.service.setups.setup(world.actor, "gemini", {"credential": key}, wait=True)
     assert time.monotonic() - started < bound
-    view = world.service.get(world.actor, "gemini")
+    view = world.service.integrations.get(world.actor, "gemini")
     assert view["status"] == "error" and view["status_message"].startswith("Provider unavailable")
     assert view["status_code"] == "provider_unavailable"
 
     started = time.monotonic()
     with pytest.raises(ProviderUnavailableError) as raised:
-        world.service.validate(world.actor, "gemini")
+        world.service.setups.validate(world.actor, "gemini")
     assert time.monotonic() - started < bound
     assert (raised.value.status, raised.value.message) == (503, "Provider unavailable")
     providers.gemini.slow_seconds = 3.0
@@ -208,38 +211,38 @@ def test_provider_timeout_ends_in_bounded_time_with_provider_unavailable(tmp_pat
 
 def test_validator_redelivery_is_idempotent(tmp_path: Path, providers: ProviderServers) -> None:
     world = World(tmp_path, providers)
-    world.service.setup(world.actor, "openai", {"credential": world.key()})
+    world.service.setups.setup(world.actor, "openai", {"credential": world.key()})
     message = world.queue.messages[-1]
-    assert world.service.handle_message(message, 1) == "validated current: valid"
+    assert world.service.messages.handle(message, 1) == "validated current: valid"
     after_first = world.rows()
-    events = world.service.events(world.actor, "openai", 500)["events"]
-    assert world.service.handle_message(message, 1) == "ignored: already settled"
-    assert world.service.handle_message(message, 3) == "ignored: already settled"
+    events = world.service.integrations.events(world.actor, "openai", 500)["events"]
+    assert world.service.messages.handle(message, 1) == "ignored: already settled"
+    assert world.service.messages.handle(message, 3) == "ignored: already settled"
     assert world.rows() == after_first, "a redelivery writes nothing"
-    assert world.service.events(world.actor, "openai", 500)["events"] == events
+    assert world.service.integrations.events(world.actor, "openai", 500)["events"] == events
 
-    world.service.rotate(world.actor, "openai", {"credential": world.key()})
+    world.service.setups.rotate(world.actor, "openai", {"credential": world.key()})
     rotation_message = world.queue.messages[-1]
-    assert world.service.handle_message(rotation_message, 1) == "validated rotation: valid"
+    assert world.service.messages.handle(rotation_message, 1) == "validated rotation: valid"
     settled = world.rows()
-    assert world.service.handle_message(rotation_message, 2) == "ignored: already settled"
+    assert world.service.messages.handle(rotation_message, 2) == "ignored: already settled"
     assert world.rows() == settled
     world.assert_consistent()
 
 
 def test_stale_message_for_a_superseded_version_is_ignored(tmp_path: Path, providers: ProviderServers) -> None:
     world = World(tmp_path, providers)
-    world.service.setup(world.actor, "openai", {"credential": world.key("valid")})
+    world.service.setups.setup(world.actor, "openai", {"credential": world.key("valid")})
     stale = world.queue.messages[-1]
-    world.service.setup(world.actor, "openai", {"credential": world.key("valid")})
+    world.service.setups.setup(world.actor, "openai", {"credential": world.key("valid")})
     current = world.queue.messages[-1]
     before = world.rows()
-    assert world.service.handle_message(stale, 1) == "ignored: superseded credential version"
+    assert world.service.messages.handle(stale, 1) == "ignored: superseded credential version"
     assert world.rows() == before
-    assert world.service.get(world.actor, "openai")["status"] == "pending"
-    assert world.service.handle_message(current, 1) == "validated current: valid"
-    assert world.service.handle_message(stale, 2) == "ignored: superseded credential version"
-    assert world.service.get(world.actor, "openai")["credential"]["version"] == 2
+    assert world.service.integrations.get(world.actor, "openai")["status"] == "pending"
+    assert world.service.messages.handle(current, 1) == "validated current: valid"
+    assert world.service.messages.handle(stale, 2) == "ignored: superseded credential version"
+    assert world.service.integrations.get(world.actor, "openai")["credential"]["version"] == 2
     world.assert_consistent()
 
 
@@ -250,21 +253,21 @@ def test_crash_right_after_a_commit_converges(tmp_path: Path, providers: Provide
     world = World(tmp_path, providers)
     world.store.fail("commit", 1, error=Crash, after=True)  # stored, then the process dies
     with pytest.raises(Crash):
-        world.service.setup(world.actor, "openai", {"credential": world.key()})
+        world.service.setups.setup(world.actor, "openai", {"credential": world.key()})
     world.assert_consistent()
-    view = world.service.setup(world.actor, "openai", {"credential": world.key()}, wait=True)
+    view = world.service.setups.setup(world.actor, "openai", {"credential": world.key()}, wait=True)
     assert view["status"] == "active" and view["credential"]["version"] == 2
     world.assert_consistent()
 
 
 def test_an_orphan_is_collected_once_older_than_the_orphan_age(tmp_path: Path, providers: ProviderServers) -> None:
     world = World(tmp_path, providers)
-    world.service.setup(world.actor, "openai", {"credential": world.key()}, wait=True)
+    world.service.setups.setup(world.actor, "openai", {"credential": world.key()}, wait=True)
     stray = world.store.list_credentials(None, 10)[0].model_copy(update={"credential_id": "0" * 32})
     world.store.put_credential(stray)  # what a store without multi-table transactions can leave
 
-    world.service.setup(world.actor, "openai", {"credential": world.key()}, wait=True)
+    world.service.setups.setup(world.actor, "openai", {"credential": world.key()}, wait=True)
     assert stray.credential_id in {row[0] for row in world.rows()[1]}, "too young: could be a write in flight"
     world.now[0] += ORPHAN_AGE + timedelta(seconds=1)
-    world.service.setup(world.actor, "openai", {"credential": world.key()}, wait=True)
+    world.service.setups.setup(world.actor, "openai", {"credential": world.key()}, wait=True)
     world.assert_consistent()

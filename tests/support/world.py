@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from shared.container import build_service
-from shared.service import IntegrationService
+from shared.container import Services, build_service
+from shared.domain.models import utcnow
 from tests.support.doubles import RecordingQueue
 from tests.support.provider_servers import (
     ProviderServers,
@@ -28,13 +29,27 @@ from tests.support.provider_servers import (
 ORG = "acme_corp"
 
 
+class Clock:
+    """The service's clock in tests: real time, until a test sets it."""
+
+    def __init__(self) -> None:
+        self.fixed: datetime | None = None
+
+    def __call__(self) -> datetime:
+        return self.fixed or utcnow()
+
+    def set(self, when: datetime | None) -> None:
+        self.fixed = when
+
+
 @dataclass
 class World:
-    service: IntegrationService
+    service: Services
     queue: RecordingQueue
     servers: ProviderServers
     data_dir: Path
     api_key: str
+    clock: Clock = field(default_factory=Clock)
     actor: Any = None
     keys: list[str] = field(default_factory=list)
 
@@ -52,7 +67,7 @@ class World:
     # -- shortcuts
     def setup(self, provider: str = "openai", credential: Any = None, **kwargs: Any) -> dict[str, Any]:
         body = kwargs.pop("body", None) or {"credential": credential}
-        return self.service.setup(self.actor, provider, body, **kwargs)
+        return self.service.setups.setup(self.actor, provider, body, **kwargs)
 
     def active(self, provider: str = "openai", scenario: str = "valid") -> str:
         key = self.key(provider, scenario)
@@ -60,7 +75,7 @@ class World:
         return key
 
     def get(self, provider: str = "openai") -> dict[str, Any]:
-        return self.service.get(self.actor, provider)
+        return self.service.integrations.get(self.actor, provider)
 
     def stored(self, provider: str = "openai"):
         return self.service.store.get_integration(self.actor.org, provider)
@@ -69,10 +84,10 @@ class World:
         return self.service.store.list_credentials(None, 1000)
 
     def deliver_last(self, attempt: int = 1) -> str:
-        return self.service.handle_message(self.queue.messages[-1], attempt)
+        return self.service.messages.handle(self.queue.messages[-1], attempt)
 
     def events(self, provider: str = "openai", **kw: Any) -> list[dict[str, Any]]:
-        return self.service.events(self.actor, provider, **kw)["events"]
+        return self.service.integrations.events(self.actor, provider, **kw)["events"]
 
     def status_events(self) -> list[dict[str, Any]]:
         path = self.data_dir / "status-events.jsonl"
@@ -93,20 +108,23 @@ def servers(_service_env_servers: ProviderServers) -> Iterator[ProviderServers]:
 def make_world(tmp_path: Path, servers: ProviderServers):
     made: list[World] = []
 
-    def make(*, cipher: Any = None, store: Any = None, **overrides: Any) -> World:
+    def make(*, cipher: Any = None, store: Any = None, validators: Any = None, **overrides: Any) -> World:
         data_dir = tmp_path / f"data{len(made)}"
         values = {"validation_rate_limit": "100/600", "provider_timeout_seconds": 1.0, **overrides}
         settings = settings_for(servers, data_dir=data_dir, **values)
         queue = RecordingQueue()
-        parts: dict[str, Any] = {"queue": queue}
+        clock = Clock()
+        parts: dict[str, Any] = {"queue": queue, "clock": clock}
+        if validators is not None:
+            parts["validators"] = validators
         if cipher is not None:
             parts["cipher"] = cipher
         if store is not None:
             parts["store"] = store
         service = build_service(settings, **parts)
-        api_key = service.create_org(ORG)
-        world = World(service, queue, servers, data_dir, api_key)
-        world.actor = service.authenticate(api_key, ORG)
+        api_key = service.orgs.create_org(ORG)
+        world = World(service, queue, servers, data_dir, api_key, clock)
+        world.actor = service.orgs.authenticate(api_key, ORG)
         made.append(world)
         return world
 

@@ -322,15 +322,15 @@ def _service_with_a_credential(data_dir: Path):  # type: ignore[no-untyped-def]
 
     settings = Settings(data_dir=data_dir, validation_rate_limit="100/600")
     service = build_service(settings, queue=RecordingQueue())
-    actor = service.authenticate(service.create_org(ORG), ORG)
-    service.setup(actor, "openai", {"credential": openai_key()})
+    actor = service.orgs.authenticate(service.orgs.create_org(ORG), ORG)
+    service.setups.setup(actor, "openai", {"credential": openai_key()})
     service.store.close()
     return settings, actor
 
 
 def test_the_service_refuses_to_replace_a_lost_keyring(tmp_path: Path) -> None:
     from shared.container import build_service
-    from shared.service import associated_data
+    from shared.service.credentials import associated_data
     from tests.support.doubles import RecordingQueue
     from tests.support.provider_servers import anthropic_key
 
@@ -340,10 +340,10 @@ def test_the_service_refuses_to_replace_a_lost_keyring(tmp_path: Path) -> None:
 
     restarted = build_service(settings, queue=RecordingQueue())  # as a new process would
     with pytest.raises(EncryptionError) as caught:
-        restarted.setup(actor, "anthropic", {"credential": anthropic_key()})
+        restarted.setups.setup(actor, "anthropic", {"credential": anthropic_key()})
     assert str(keyring.absolute()) in _cause(caught.value)
     with pytest.raises(DecryptionError) as caught:
-        restarted.validate(actor, "openai")
+        restarted.setups.validate(actor, "openai")
     assert str(keyring.absolute()) in _cause(caught.value)
     [row] = restarted.store.list_credentials(None, 10)
     with pytest.raises(DecryptionError):
@@ -372,12 +372,12 @@ def test_a_keyring_and_its_check_cost_nothing_until_first_use(tmp_path: Path) ->
     store = CountingStore(data_dir / "integrations.db")
     service = build_service(Settings(data_dir=data_dir, validation_rate_limit="100/600"), store=store,
                             queue=RecordingQueue())
-    actor = service.authenticate(service.create_org(ORG), ORG)
-    service.list(actor)
+    actor = service.orgs.authenticate(service.orgs.create_org(ORG), ORG)
+    service.integrations.list(actor)
     assert CountingStore.listed == 0 and not (data_dir / "keyring.json").exists()
-    service.setup(actor, "openai", {"credential": openai_key()})
+    service.setups.setup(actor, "openai", {"credential": openai_key()})
     assert CountingStore.listed == 1  # the first encrypt creates the keyring, after one query
-    service.setup(actor, "openai", {"credential": openai_key()})
+    service.setups.setup(actor, "openai", {"credential": openai_key()})
     assert CountingStore.listed == 1
     store.close()
 

@@ -228,7 +228,7 @@ def test_a_provider_call_failure_says_why(service_env, captured: io.StringIO) ->
     api_key = service_env.create_org(ORG)
     service = service_env.service
     with pytest.raises(ProviderUnavailableError):  # the provider stays down: 503, on record
-        service.setup(service.authenticate(api_key, ORG), "openai", {"credential": openai_key()}, wait=True)
+        service.setups.setup(service.orgs.authenticate(api_key, ORG), "openai", {"credential": openai_key()}, wait=True)
     lines = [json.loads(line) for line in captured.getvalue().splitlines()]
     failures = [e for e in lines if e["logger"].startswith("shared.validators") and e["severity"] == "WARNING"]
     assert failures

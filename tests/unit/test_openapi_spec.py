@@ -19,10 +19,9 @@ from shared.domain.models import (
     Event,
     Integration,
     Rotation,
-    integration_view,
-    not_configured_view,
 )
 from shared.registry import CATEGORIES, CURRENCIES, get_registry, saas_config_model
+from shared.service.views import event_view, integration_view, not_configured_view
 from tests.support import openapi
 from tests.support.openapi import assert_conforms, component_errors
 
@@ -347,7 +346,7 @@ def test_integration_schema_rejects(bad):
 
 
 def test_event_properties_are_the_view_keys():
-    views = [e.view() for e in sample_events()]
+    views = [event_view(e) for e in sample_events()]
     assert set(schema("Event")["properties"]) == set(views[0])
     assert set(schema("Event")["required"]) == set(views[0])
     assert set(schema("Event")["properties"]["action"]["enum"]) == EVENT_ACTIONS
@@ -363,7 +362,7 @@ def test_event_properties_are_the_view_keys():
     ids=["outcome", "action", "fingerprint", "extra-field", "at"],
 )
 def test_event_schema_rejects(change):
-    assert component_errors("Event", {**sample_events()[0].view(), **change}) != []
+    assert component_errors("Event", {**event_view(sample_events()[0]), **change}) != []
 
 
 def test_saas_config_matches_the_registry():
@@ -440,7 +439,7 @@ def test_conforms_accepts_documented_answers():
     assert_conforms("GET", f"{BASE}/acme_corp/openai", 200, view, {"content-type": "application/json; charset=utf-8"})
     assert_conforms("DELETE", f"{BASE}/acme_corp/openai", 204, None)
     assert_conforms("GET", f"{BASE}/acme_corp?category=llm", 200, {"org": "acme_corp", "integrations": [view]})
-    page = {"events": [e.view() for e in sample_events()], "next_cursor": None}
+    page = {"events": [event_view(e) for e in sample_events()], "next_cursor": None}
     assert_conforms("GET", f"{BASE}/acme_corp/openai/events?limit=2", 200, page)
     assert_conforms("GET", f"{BASE}/acme_corp/openai", 404, _error("not_configured"))
     assert_conforms("GET", f"{BASE}/acme_corp/nope", 404, _error("unknown_provider", "Unknown provider: nope"))

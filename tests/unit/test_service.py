@@ -32,7 +32,9 @@ from shared.domain.errors import (
 )
 from shared.domain.models import ValidationMessage
 from shared.ports import Encrypted
-from shared.service import QUEUE_FAILED, RetryLater, associated_data
+from shared.domain.errors import RetryLater
+from shared.service.credentials import associated_data
+from shared.service.validation import QUEUE_FAILED
 from tests.support.faults import FaultyStore
 from tests.support.world import ORG, World
 
@@ -80,21 +82,21 @@ def test_create_org_stores_only_the_hash_of_its_key(world: World) -> None:
 @pytest.mark.parametrize("slug", ["ab", "A_corp", "acme-corp", "x" * 51, "acme corp", "../etc", ""])
 def test_create_org_rejects_bad_slugs(world: World, slug: str) -> None:
     with pytest.raises(BadRequestError):
-        world.service.create_org(slug)
+        world.service.orgs.create_org(slug)
 
 
 def test_authenticate(world: World) -> None:
-    other_key = world.service.create_org("other_org")
+    other_key = world.service.orgs.create_org("other_org")
     with pytest.raises(UnauthorizedError):
-        world.service.authenticate(None, ORG)
+        world.service.orgs.authenticate(None, ORG)
     with pytest.raises(UnauthorizedError):
-        world.service.authenticate("", ORG)
+        world.service.orgs.authenticate("", ORG)
     with pytest.raises(UnauthorizedError):
-        world.service.authenticate(world.api_key + "x", ORG)
+        world.service.orgs.authenticate(world.api_key + "x", ORG)
     with pytest.raises(ForbiddenError):
-        world.service.authenticate(other_key, ORG)
+        world.service.orgs.authenticate(other_key, ORG)
     with pytest.raises(BadRequestError):
-        world.service.authenticate(world.api_key, "Bad-Slug")
+        world.service.orgs.authenticate(world.api_key, "Bad-Slug")
 
 
 # ================================================================ list and get
@@ -102,17 +104,17 @@ def test_authenticate(world: World) -> None:
 
 def test_list_shows_every_available_provider(world: World) -> None:
     world.active("openai")
-    listed = world.service.list(world.actor)
+    listed = world.service.integrations.list(world.actor)
     assert listed["org"] == ORG
     by_provider = {i["provider"]: i for i in listed["integrations"]}
     assert set(by_provider) == {p.key for p in world.service.registry.available()}
     assert by_provider["openai"]["status"] == "active"
     absent = by_provider["anthropic"]
     assert absent["status"] == "not_configured" and absent["name"] == "Anthropic" and absent["credential"] is None
-    llm = world.service.list(world.actor, "llm")["integrations"]
+    llm = world.service.integrations.list(world.actor, "llm")["integrations"]
     assert {i["category"] for i in llm} == {"llm"}
     with pytest.raises(BadRequestError, match="category"):
-        world.service.list(world.actor, "crypto")
+        world.service.integrations.list(world.actor, "crypto")
 
 
 def test_get_errors(world: World) -> None:
@@ -179,7 +181,7 @@ def test_setup_with_a_new_key_replaces_at_once(world: World) -> None:
     assert world.queue.messages[-1].version == 2
     assert world.deliver_last() == "validated current: valid"
     assert world.get()["status"] == "active"
-    assert world.service.decrypt_for_pipeline(ORG, "openai", "test").value == new != old
+    assert world.service.pipelines.decrypt_for_pipeline(ORG, "openai", "test").value == new != old
 
 
 @pytest.mark.parametrize("provider,credential", [
@@ -216,7 +218,7 @@ def test_invalid_format_stores_nothing(world: World, provider: str, credential: 
 ])
 def test_setup_bad_bodies_name_the_field_and_store_nothing(world: World, body: dict[str, Any], field: str) -> None:
     with pytest.raises(BadRequestError) as caught:
-        world.service.setup(world.actor, "openai", body)
+        world.service.setups.setup(world.actor, "openai", body)
     if field == "api_key":  # an unknown field is request input: never repeated
         assert "api_key" not in caught.value.message and "Unknown field" in caught.value.message
     else:
@@ -227,7 +229,7 @@ def test_setup_bad_bodies_name_the_field_and_store_nothing(world: World, body: d
 @pytest.mark.parametrize("body", [None, [], "sk-x", 5])
 def test_setup_body_must_be_an_object(world: World, body: Any) -> None:
     with pytest.raises(BadRequestError, match="JSON object"):
-        world.service.setup(world.actor, "openai", body)
+        world.service.setups.setup(world.actor, "openai", body)
 
 
 @pytest.mark.parametrize("scenario,status,code,message", [
@@ -290,13 +292,13 @@ def test_saas_rejects_a_credential_and_requires_config(world: World) -> None:
 
 def test_saas_validate_disable_enable(world: World) -> None:
     world.setup("notion", body={"config": SAAS_CONFIG})
-    assert world.service.validate(world.actor, "notion")["status"] == "active"
-    assert world.service.disable(world.actor, "notion")["status"] == "disabled"
-    assert world.service.enable(world.actor, "notion")["status"] == "active"
+    assert world.service.setups.validate(world.actor, "notion")["status"] == "active"
+    assert world.service.integrations.disable(world.actor, "notion")["status"] == "disabled"
+    assert world.service.integrations.enable(world.actor, "notion")["status"] == "active"
     with pytest.raises(BadRequestError):
-        world.service.rotate(world.actor, "notion", {"credential": "x"})
+        world.service.setups.rotate(world.actor, "notion", {"credential": "x"})
     with pytest.raises(BadRequestError):
-        world.service.decrypt_for_pipeline(ORG, "notion", "test")
+        world.service.pipelines.decrypt_for_pipeline(ORG, "notion", "test")
 
 
 # ================================================================ rotate
@@ -306,7 +308,7 @@ def test_rotation_that_fails_leaves_the_old_credential_in_force(world: World) ->
     old = world.active("openai")
     [old_row] = world.credential_rows()
     new = world.key("openai", "invalid")
-    view = world.service.rotate(world.actor, "openai", {"credential": new})
+    view = world.service.setups.rotate(world.actor, "openai", {"credential": new})
     assert view["status"] == "active" and view["credential"]["version"] == 1
     assert view["rotation"]["version"] == 2 and view["rotation"]["status"] == "pending"
     message = world.queue.messages[-1]
@@ -317,7 +319,7 @@ def test_rotation_that_fails_leaves_the_old_credential_in_force(world: World) ->
     assert after["credential"]["fingerprint"] == fingerprint(old)
     assert after["rotation"]["status"] == "failed" and after["rotation"]["message"] == "API key invalid or expired"
     assert world.service.store.get_credential(ORG, "openai", old_row.credential_id) is not None
-    assert world.service.decrypt_for_pipeline(ORG, "openai", "test").value == old
+    assert world.service.pipelines.decrypt_for_pipeline(ORG, "openai", "test").value == old
     # A redelivery of the settled rotation changes nothing.
     assert world.deliver_last() == "ignored: rotation already settled"
 
@@ -325,11 +327,11 @@ def test_rotation_that_fails_leaves_the_old_credential_in_force(world: World) ->
 def test_rotation_that_succeeds_swaps_and_destroys_the_old_ciphertext(world: World) -> None:
     world.active("openai")
     failed = world.key("openai", "invalid")
-    world.service.rotate(world.actor, "openai", {"credential": failed}, wait=True)
+    world.service.setups.rotate(world.actor, "openai", {"credential": failed}, wait=True)
     failed_id = world.stored().rotation.credential_id
     [old_id] = [r.credential_id for r in world.credential_rows() if r.credential_id != failed_id]
     new = world.key("openai")
-    staged = world.service.rotate(world.actor, "openai", {"credential": new})
+    staged = world.service.setups.rotate(world.actor, "openai", {"credential": new})
     assert staged["rotation"]["version"] == 2 and staged["rotation"]["status"] == "pending"
     assert world.service.store.get_credential(ORG, "openai", failed_id) is None  # the failed one is gone
     world.deliver_last()
@@ -338,12 +340,12 @@ def test_rotation_that_succeeds_swaps_and_destroys_the_old_ciphertext(world: Wor
     assert after["credential"]["version"] == 2 and after["credential"]["fingerprint"] == fingerprint(new)
     [row] = world.credential_rows()
     assert row.credential_id != old_id and row.version == 2
-    assert world.service.decrypt_for_pipeline(ORG, "openai", "test").value == new
+    assert world.service.pipelines.decrypt_for_pipeline(ORG, "openai", "test").value == new
 
 
 def test_setup_during_a_staged_rotation_replaces_both(world: World) -> None:
     world.active("openai")
-    world.service.rotate(world.actor, "openai", {"credential": world.key("openai")})
+    world.service.setups.rotate(world.actor, "openai", {"credential": world.key("openai")})
     assert len(world.credential_rows()) == 2
     new = world.key("openai")
     view = world.setup("openai", new)
@@ -356,8 +358,8 @@ def test_setup_during_a_staged_rotation_replaces_both(world: World) -> None:
 def test_validate_during_a_staged_rotation_checks_the_new_credential(world: World) -> None:
     world.active("openai")
     new = world.key("openai")
-    world.service.rotate(world.actor, "openai", {"credential": new})
-    view = world.service.validate(world.actor, "openai")
+    world.service.setups.rotate(world.actor, "openai", {"credential": new})
+    view = world.service.setups.validate(world.actor, "openai")
     assert view["rotation"] is None and view["credential"]["version"] == 2
     assert view["credential"]["fingerprint"] == fingerprint(new)
     # The queued message for the rotation, delivered late, names a credential already settled.
@@ -368,8 +370,8 @@ def test_validate_during_a_staged_rotation_checks_the_new_credential(world: Worl
 
 def test_a_rotation_message_for_a_disabled_integration_is_ignored(world: World) -> None:
     world.active("openai")
-    world.service.rotate(world.actor, "openai", {"credential": world.key("openai")})
-    world.service.disable(world.actor, "openai")
+    world.service.setups.rotate(world.actor, "openai", {"credential": world.key("openai")})
+    world.service.integrations.disable(world.actor, "openai")
     assert world.deliver_last().startswith("ignored")
     view = world.get()
     assert view["status"] == "disabled" and view["credential"]["version"] == 1
@@ -379,24 +381,24 @@ def test_a_rotation_message_for_a_disabled_integration_is_ignored(world: World) 
 def test_rotate_wait_answers_the_final_state(world: World) -> None:
     world.active("openai")
     new = world.key("openai")
-    view = world.service.rotate(world.actor, "openai", {"credential": new}, wait=True)
+    view = world.service.setups.rotate(world.actor, "openai", {"credential": new}, wait=True)
     assert view["rotation"] is None and view["credential"]["version"] == 2 and view["status"] == "active"
     assert world.queue.messages == []
 
 
 def test_rotate_errors(world: World) -> None:
     with pytest.raises(NotConfiguredError):
-        world.service.rotate(world.actor, "openai", {"credential": world.key("openai")})
+        world.service.setups.rotate(world.actor, "openai", {"credential": world.key("openai")})
     key = world.active("openai")
     with pytest.raises(BadRequestError, match="already in force"):
-        world.service.rotate(world.actor, "openai", {"credential": key})
+        world.service.setups.rotate(world.actor, "openai", {"credential": key})
     with pytest.raises(InvalidFormatError):
-        world.service.rotate(world.actor, "openai", {"credential": "sk-bad"})
+        world.service.setups.rotate(world.actor, "openai", {"credential": "sk-bad"})
     with pytest.raises(BadRequestError, match="entered by hand"):
-        world.service.rotate(world.actor, "slack", {"credential": "x"})
-    world.service.disable(world.actor, "openai")
+        world.service.setups.rotate(world.actor, "slack", {"credential": "x"})
+    world.service.integrations.disable(world.actor, "openai")
     with pytest.raises(InvalidTransitionError, match="status is disabled"):
-        world.service.rotate(world.actor, "openai", {"credential": world.key("openai")})
+        world.service.setups.rotate(world.actor, "openai", {"credential": world.key("openai")})
     assert len(world.credential_rows()) == 1
 
 
@@ -405,24 +407,24 @@ def test_rotate_errors(world: World) -> None:
 
 def test_validate_pending_becomes_active(world: World) -> None:
     world.setup("openai", world.key("openai"))
-    view = world.service.validate(world.actor, "openai")
+    view = world.service.setups.validate(world.actor, "openai")
     assert view["status"] == "active" and view["status_code"] is None and view["last_validated_at"]
 
 
 def test_validate_active_key_now_invalid_becomes_expired(world: World) -> None:
     key = world.active("openai")
     world.scenario("openai", key, "invalid")
-    view = world.service.validate(world.actor, "openai")
+    view = world.service.setups.validate(world.actor, "openai")
     assert view["status"] == "expired" and view["status_code"] == "invalid_credentials"
     assert view["status_message"] == "API key invalid or expired"
     world.scenario("openai", key, "valid")
-    assert world.service.validate(world.actor, "openai")["status"] == "active"
+    assert world.service.setups.validate(world.actor, "openai")["status"] == "active"
 
 
 def test_validate_transient_before_active_is_503_and_recorded_as_error(world: World) -> None:
     world.setup("openai", world.key("openai", "unavailable"))
     with pytest.raises(ProviderUnavailableError) as caught:
-        world.service.validate(world.actor, "openai")
+        world.service.setups.validate(world.actor, "openai")
     assert caught.value.status == 503 and caught.value.message == "Provider unavailable"
     view = world.get()
     assert view["status"] == "error" and view["status_code"] == "provider_unavailable"
@@ -433,7 +435,7 @@ def test_validate_transient_on_active_stays_active_with_the_message(world: World
     key = world.active("openai")
     world.scenario("openai", key, "unavailable")
     with pytest.raises(ProviderUnavailableError):
-        world.service.validate(world.actor, "openai")
+        world.service.setups.validate(world.actor, "openai")
     view = world.get()
     assert view["status"] == "active"
     assert_catalogue(view["status_message"], "Provider unavailable")
@@ -443,7 +445,7 @@ def test_validate_provider_rate_limit_on_active(world: World) -> None:
     key = world.active("openai")
     world.scenario("openai", key, "rate_limited")
     with pytest.raises(ProviderUnavailableError) as caught:
-        world.service.validate(world.actor, "openai")
+        world.service.setups.validate(world.actor, "openai")
     assert caught.value.status == 503
     view = world.get()
     assert view["status"] == "active" and view["status_code"] == "rate_limited"
@@ -452,13 +454,13 @@ def test_validate_provider_rate_limit_on_active(world: World) -> None:
 
 def test_validate_errors(world: World) -> None:
     with pytest.raises(NotConfiguredError):
-        world.service.validate(world.actor, "openai")
+        world.service.setups.validate(world.actor, "openai")
     with pytest.raises(UnknownProviderError):
-        world.service.validate(world.actor, "azure")
+        world.service.setups.validate(world.actor, "azure")
     world.active("openai")
-    world.service.disable(world.actor, "openai")
+    world.service.integrations.disable(world.actor, "openai")
     with pytest.raises(InvalidTransitionError, match="status is disabled"):
-        world.service.validate(world.actor, "openai")
+        world.service.setups.validate(world.actor, "openai")
 
 
 # ================================================================ our own rate limit
@@ -467,11 +469,11 @@ def test_validate_errors(world: World) -> None:
 def test_rate_limit_the_extra_attempt_is_429_with_retry_after(make_world) -> None:
     world = make_world(validation_rate_limit="3/600")
     world.setup("openai", world.key("openai"))  # 1
-    world.service.validate(world.actor, "openai")  # 2
-    world.service.validate(world.actor, "openai")  # 3
+    world.service.setups.validate(world.actor, "openai")  # 2
+    world.service.setups.validate(world.actor, "openai")  # 3
     calls = world.servers.openai.count("/models")
     with pytest.raises(RateLimitedError) as caught:
-        world.service.validate(world.actor, "openai")
+        world.service.setups.validate(world.actor, "openai")
     error = caught.value
     assert (error.status, error.code, error.message) == (429, "rate_limited", "Rate limit exceeded")
     assert error.headers == {"Retry-After": "600"}
@@ -483,13 +485,13 @@ def test_rate_limit_the_extra_attempt_is_429_with_retry_after(make_world) -> Non
 def test_rate_limit_counts_setup_rotate_and_validate(make_world) -> None:
     world = make_world(validation_rate_limit="3/600")
     world.active("openai")  # setup: 1
-    world.service.rotate(world.actor, "openai", {"credential": world.key("openai")})  # 2
-    world.service.validate(world.actor, "openai")  # 3
+    world.service.setups.rotate(world.actor, "openai", {"credential": world.key("openai")})  # 2
+    world.service.setups.validate(world.actor, "openai")  # 3
     rows = world.credential_rows()
     with pytest.raises(RateLimitedError):
         world.setup("openai", world.key("openai"))
     with pytest.raises(RateLimitedError):
-        world.service.rotate(world.actor, "openai", {"credential": world.key("openai")})
+        world.service.setups.rotate(world.actor, "openai", {"credential": world.key("openai")})
     assert world.credential_rows() == rows  # a refused attempt stores nothing
 
 
@@ -499,34 +501,34 @@ def test_rate_limit_ignores_requests_that_fail_before_the_provider_call(make_wor
         with pytest.raises(InvalidFormatError):
             world.setup("openai", "sk-bad")
         with pytest.raises(NotConfiguredError):
-            world.service.validate(world.actor, "openai")
+            world.service.setups.validate(world.actor, "openai")
     key = world.active("openai")
-    world.service.edit(world.actor, "openai", {"name": "renamed"})  # edits are not attempts
+    world.service.integrations.edit(world.actor, "openai", {"name": "renamed"})  # edits are not attempts
     world.setup("openai", key)  # same key, nothing to validate: not an attempt
-    assert world.service.validate(world.actor, "openai")["status"] == "active"
+    assert world.service.setups.validate(world.actor, "openai")["status"] == "active"
 
 
 def test_rate_limit_is_checked_after_404_and_409(make_world) -> None:
     world = make_world(validation_rate_limit="2/600")
     world.active("openai")
-    world.service.validate(world.actor, "openai")
+    world.service.setups.validate(world.actor, "openai")
     with pytest.raises(RateLimitedError):
-        world.service.validate(world.actor, "openai")
-    world.service.disable(world.actor, "openai")
+        world.service.setups.validate(world.actor, "openai")
+    world.service.integrations.disable(world.actor, "openai")
     with pytest.raises(InvalidTransitionError):  # 409, not 429
-        world.service.validate(world.actor, "openai")
-    world.service.delete(world.actor, "openai")
+        world.service.setups.validate(world.actor, "openai")
+    world.service.integrations.delete(world.actor, "openai")
     with pytest.raises(NotConfiguredError):  # 404, not 429
-        world.service.validate(world.actor, "openai")
+        world.service.setups.validate(world.actor, "openai")
 
 
 def test_revalidation_is_not_counted(make_world) -> None:
     world = make_world(validation_rate_limit="1/600")
     world.active("openai")
     for _ in range(3):
-        assert world.service.revalidate_all().startswith("revalidated 1")
+        assert world.service.revalidation.revalidate_all().startswith("revalidated 1")
     with pytest.raises(RateLimitedError):
-        world.service.validate(world.actor, "openai")
+        world.service.setups.validate(world.actor, "openai")
 
 
 # ================================================================ the validator function's use case
@@ -546,17 +548,17 @@ def test_handle_message_for_a_superseded_credential_is_ignored(world: World) -> 
     world.setup("openai", world.key("openai"))
     first = world.queue.messages[-1]
     world.setup("openai", world.key("openai"))
-    assert world.service.handle_message(first) == "ignored: superseded credential version"
+    assert world.service.messages.handle(first) == "ignored: superseded credential version"
     assert world.get()["status"] == "pending" and world.servers.openai.count("/models") == 0
     assert world.deliver_last() == "validated current: valid"
 
 
 def test_handle_message_after_delete_or_disable_is_ignored(world: World) -> None:
     world.setup("openai", world.key("openai"))
-    world.service.disable(world.actor, "openai")
+    world.service.integrations.disable(world.actor, "openai")
     assert world.deliver_last().startswith("ignored")
     assert world.get()["status"] == "disabled"
-    world.service.delete(world.actor, "openai")
+    world.service.integrations.delete(world.actor, "openai")
     assert world.deliver_last() == "ignored: integration gone"
     assert world.servers.openai.count("/models") == 0
 
@@ -568,7 +570,7 @@ def test_handle_message_after_delete_or_disable_is_ignored(world: World) -> None
     ValidationMessage(org=ORG, provider="openai", version=1, credential_id="nope"),
 ])
 def test_handle_message_incomplete_or_unknown_is_ignored(world: World, message: ValidationMessage) -> None:
-    assert world.service.handle_message(message).startswith("ignored")
+    assert world.service.messages.handle(message).startswith("ignored")
 
 
 @pytest.mark.parametrize("scenario,base", [("unavailable", "Provider unavailable"),
@@ -606,23 +608,23 @@ def test_queue_failure_leaves_pending_with_a_message_then_validate_recovers(worl
     view = world.setup("openai", world.key("openai"))
     assert view["status"] == "pending" and view["status_message"] == QUEUE_FAILED
     assert world.get()["status_message"] == QUEUE_FAILED
-    recovered = world.service.validate(world.actor, "openai")
+    recovered = world.service.setups.validate(world.actor, "openai")
     assert recovered["status"] == "active" and recovered["status_message"] is None
 
 
 def test_queue_failure_on_rotation_is_reported_in_rotation(world: World) -> None:
     world.active("openai")
     world.queue.fail_next()
-    view = world.service.rotate(world.actor, "openai", {"credential": world.key("openai")})
+    view = world.service.setups.rotate(world.actor, "openai", {"credential": world.key("openai")})
     assert view["rotation"]["message"] == QUEUE_FAILED and view["status"] == "active"
-    assert world.service.validate(world.actor, "openai")["credential"]["version"] == 2
+    assert world.service.setups.validate(world.actor, "openai")["credential"]["version"] == 2
 
 
 def test_queue_failure_on_enable_says_so(world: World) -> None:
     world.active("openai")
-    world.service.disable(world.actor, "openai")
+    world.service.integrations.disable(world.actor, "openai")
     world.queue.fail_next()
-    view = world.service.enable(world.actor, "openai")
+    view = world.service.integrations.enable(world.actor, "openai")
     assert view["status"] == "pending" and view["status_message"] == QUEUE_FAILED
 
 
@@ -642,7 +644,7 @@ def test_encryption_failure_stores_nothing(make_world, tmp_path: Path) -> None:
     with pytest.raises(EncryptionError):
         world.setup("openai", world.key("openai"))
     with pytest.raises(EncryptionError):
-        world.service.rotate(world.actor, "openai", {"credential": world.key("openai")})
+        world.service.setups.rotate(world.actor, "openai", {"credential": world.key("openai")})
     assert world.stored() == before and len(world.credential_rows()) == 1
 
 
@@ -665,9 +667,9 @@ def test_store_failure_replacing_a_credential_leaves_the_old_one_intact(make_wor
         world.setup("openai", world.key("openai"))
     store.fail("commit")
     with pytest.raises(StoreError):
-        world.service.rotate(world.actor, "openai", {"credential": world.key("openai")})
+        world.service.setups.rotate(world.actor, "openai", {"credential": world.key("openai")})
     assert world.stored() == before and world.credential_rows() == rows
-    assert world.service.decrypt_for_pipeline(ORG, "openai", "test").value == old
+    assert world.service.pipelines.decrypt_for_pipeline(ORG, "openai", "test").value == old
 
 
 # ================================================================ encryption binding and decryption
@@ -689,31 +691,31 @@ def test_ciphertext_is_bound_to_org_provider_version_and_credential_id(world: Wo
 def test_a_ciphertext_moved_to_another_org_does_not_decrypt(world: World) -> None:
     world.active("openai")
     [row] = world.credential_rows()
-    other_key = world.service.create_org("other_org")
-    other = world.service.authenticate(other_key, "other_org")
-    world.service.setup(other, "openai", {"credential": world.key("openai")}, wait=True)
+    other_key = world.service.orgs.create_org("other_org")
+    other = world.service.orgs.authenticate(other_key, "other_org")
+    world.service.setups.setup(other, "openai", {"credential": world.key("openai")}, wait=True)
     [other_row] = [r for r in world.credential_rows() if r.org == "other_org"]
     # An attacker with write access to the table copies acme's blob into other_org's row.
     assert world.service.store.replace_ciphertext(other_row.model_copy(update={"ciphertext": row.ciphertext}),
                                                   other_row.ciphertext)
     with pytest.raises(DecryptionError):
-        world.service.decrypt_for_pipeline("other_org", "openai", "test")
+        world.service.pipelines.decrypt_for_pipeline("other_org", "openai", "test")
 
 
 def test_decrypt_for_pipeline_only_for_active_and_audited(world: World) -> None:
     key = world.key("openai")
     world.setup("openai", key)
     with pytest.raises(InvalidTransitionError, match="status is pending"):
-        world.service.decrypt_for_pipeline(ORG, "openai", "cost-pipeline")
+        world.service.pipelines.decrypt_for_pipeline(ORG, "openai", "cost-pipeline")
     world.deliver_last()
-    credential = world.service.decrypt_for_pipeline(ORG, "openai", "cost-pipeline")
+    credential = world.service.pipelines.decrypt_for_pipeline(ORG, "openai", "cost-pipeline")
     assert credential.value == key and key not in repr(credential) and key not in str(credential)
     decrypts = [e for e in world.events() if e["action"] == "decrypt"]
     assert [(e["actor"], e["outcome"]) for e in decrypts] == [("cost-pipeline", "ok"),
                                                               ("cost-pipeline", "invalid_transition")]
     assert decrypts[0]["fingerprint"] == fingerprint(key)
     with pytest.raises(NotConfiguredError):
-        world.service.decrypt_for_pipeline(ORG, "anthropic", "cost-pipeline")
+        world.service.pipelines.decrypt_for_pipeline(ORG, "anthropic", "cost-pipeline")
 
 
 # ================================================================ disable / enable / edit / delete
@@ -721,38 +723,38 @@ def test_decrypt_for_pipeline_only_for_active_and_audited(world: World) -> None:
 
 def test_disable_and_enable(world: World) -> None:
     world.active("openai")
-    view = world.service.disable(world.actor, "openai")
+    view = world.service.integrations.disable(world.actor, "openai")
     assert view["status"] == "disabled" and view["credential"]["version"] == 1
     assert len(world.credential_rows()) == 1  # the credential is kept
     with pytest.raises(InvalidTransitionError, match="status is disabled"):
-        world.service.disable(world.actor, "openai")
+        world.service.integrations.disable(world.actor, "openai")
     with pytest.raises(InvalidTransitionError, match="status is disabled"):
         world.setup("openai", world.key("openai"))
     with pytest.raises(InvalidTransitionError, match="status is disabled"):
-        world.service.decrypt_for_pipeline(ORG, "openai", "p")
-    enabled = world.service.enable(world.actor, "openai")
+        world.service.pipelines.decrypt_for_pipeline(ORG, "openai", "p")
+    enabled = world.service.integrations.enable(world.actor, "openai")
     assert enabled["status"] == "pending" and enabled["status_message"] is None
     assert world.queue.messages[-1].version == 1
     world.deliver_last()
     with pytest.raises(InvalidTransitionError, match="status is active"):
-        world.service.enable(world.actor, "openai")
+        world.service.integrations.enable(world.actor, "openai")
     with pytest.raises(NotConfiguredError):
-        world.service.enable(world.actor, "anthropic")
+        world.service.integrations.enable(world.actor, "anthropic")
     with pytest.raises(NotConfiguredError):
-        world.service.disable(world.actor, "anthropic")
+        world.service.integrations.disable(world.actor, "anthropic")
 
 
 def test_edit_name_keeps_credential_and_status(world: World) -> None:
     world.active("openai")
     before = world.get()
-    view = world.service.edit(world.actor, "openai", {"name": "  OpenAI prod  "})
+    view = world.service.integrations.edit(world.actor, "openai", {"name": "  OpenAI prod  "})
     assert view["name"] == "OpenAI prod" and view["status"] == "active"
     assert view["credential"] == before["credential"] and world.queue.messages == []
 
 
 def test_edit_config_revalidates(world: World) -> None:
     world.active("openai")
-    view = world.service.edit(world.actor, "openai", {"config": {"organization": "org-Acme1"}})
+    view = world.service.integrations.edit(world.actor, "openai", {"config": {"organization": "org-Acme1"}})
     assert view["status"] == "pending" and view["config"] == {"organization": "org-Acme1"}
     assert world.queue.messages[-1].version == 1
     assert world.deliver_last() == "validated current: valid"
@@ -760,14 +762,14 @@ def test_edit_config_revalidates(world: World) -> None:
 
 def test_edit_disabled_stays_disabled(world: World) -> None:
     world.active("openai")
-    world.service.disable(world.actor, "openai")
-    view = world.service.edit(world.actor, "openai", {"name": "Paused", "config": {"project": "proj_abc"}})
+    world.service.integrations.disable(world.actor, "openai")
+    view = world.service.integrations.edit(world.actor, "openai", {"name": "Paused", "config": {"project": "proj_abc"}})
     assert view["status"] == "disabled" and view["name"] == "Paused" and world.queue.messages == []
 
 
 def test_edit_saas_config(world: World) -> None:
     world.setup("figma", body={"config": SAAS_CONFIG})
-    view = world.service.edit(world.actor, "figma", {"config": {**SAAS_CONFIG, "billing_cycle": "annual"}})
+    view = world.service.integrations.edit(world.actor, "figma", {"config": {**SAAS_CONFIG, "billing_cycle": "annual"}})
     assert view["status"] == "active" and view["config"]["billing_cycle"] == "annual"
 
 
@@ -780,24 +782,24 @@ def test_edit_saas_config(world: World) -> None:
 ])
 def test_edit_errors(world: World, body: Any, match: str) -> None:
     with pytest.raises(NotConfiguredError):
-        world.service.edit(world.actor, "openai", {"name": "x"})
+        world.service.integrations.edit(world.actor, "openai", {"name": "x"})
     world.active("openai")
     before = world.stored()
     with pytest.raises(BadRequestError, match=match):
-        world.service.edit(world.actor, "openai", body)
+        world.service.integrations.edit(world.actor, "openai", body)
     assert world.stored() == before
 
 
 def test_delete_destroys_the_credential(world: World) -> None:
     key = world.active("openai")
-    world.service.rotate(world.actor, "openai", {"credential": world.key("openai", "invalid")}, wait=True)
+    world.service.setups.rotate(world.actor, "openai", {"credential": world.key("openai", "invalid")}, wait=True)
     assert len(world.credential_rows()) == 2
-    assert world.service.delete(world.actor, "openai") is None
+    assert world.service.integrations.delete(world.actor, "openai") is None
     assert world.credential_rows() == [] and world.stored() is None
     with pytest.raises(NotConfiguredError):
         world.get()
     with pytest.raises(NotConfiguredError):
-        world.service.delete(world.actor, "openai")
+        world.service.integrations.delete(world.actor, "openai")
     assert key.encode() not in world.everything_on_disk()
     # Set up again from scratch: version 1.
     assert world.setup("openai", world.key("openai"))["credential"]["version"] == 1
@@ -808,17 +810,17 @@ def test_delete_destroys_the_credential(world: World) -> None:
 
 def _busy_history(world: World) -> str:
     key = world.active("openai")
-    world.service.validate(world.actor, "openai")
-    world.service.disable(world.actor, "openai")
-    world.service.enable(world.actor, "openai")
+    world.service.setups.validate(world.actor, "openai")
+    world.service.integrations.disable(world.actor, "openai")
+    world.service.integrations.enable(world.actor, "openai")
     world.deliver_last()
-    world.service.edit(world.actor, "openai", {"name": "renamed"})
+    world.service.integrations.edit(world.actor, "openai", {"name": "renamed"})
     return key
 
 
 def test_events_newest_first_with_pagination(world: World) -> None:
     key = _busy_history(world)
-    everything = world.service.events(world.actor, "openai", limit=500)
+    everything = world.service.integrations.events(world.actor, "openai", limit=500)
     assert everything["next_cursor"] is None
     events = everything["events"]
     assert len(events) >= 8
@@ -828,14 +830,14 @@ def test_events_newest_first_with_pagination(world: World) -> None:
     assert all(e["actor"] in (world.actor.key_id, "system") for e in events)
     paged, cursor = [], None
     while True:
-        page = world.service.events(world.actor, "openai", limit="3", cursor=cursor)
+        page = world.service.integrations.events(world.actor, "openai", limit="3", cursor=cursor)
         assert len(page["events"]) <= 3
         paged += page["events"]
         cursor = page["next_cursor"]
         if cursor is None:
             break
     assert paged == events
-    assert len(world.service.events(world.actor, "openai")["events"]) == len(events)  # default 50
+    assert len(world.service.integrations.events(world.actor, "openai")["events"]) == len(events)  # default 50
     assert key not in json.dumps(events)
 
 
@@ -844,14 +846,14 @@ def test_events_in_the_same_millisecond_are_still_newest_first(make_world) -> No
 
     frozen = datetime(2026, 11, 25, 10, 0, 0, tzinfo=timezone.utc)
     world = make_world()
-    world.service.clock = lambda: frozen  # every event of this history shares one millisecond
+    world.clock.set(frozen)  # every event of this history shares one millisecond
     world.setup("slack", body={"config": SAAS_CONFIG})
-    world.service.disable(world.actor, "slack")
-    world.service.enable(world.actor, "slack")
-    world.service.edit(world.actor, "slack", {"name": "renamed"})
-    world.service.edit(world.actor, "slack", {"config": {**SAAS_CONFIG, "seats": 1}})
-    world.service.edit(world.actor, "slack", {"name": "again", "config": SAAS_CONFIG})
-    world.service.delete(world.actor, "slack")
+    world.service.integrations.disable(world.actor, "slack")
+    world.service.integrations.enable(world.actor, "slack")
+    world.service.integrations.edit(world.actor, "slack", {"name": "renamed"})
+    world.service.integrations.edit(world.actor, "slack", {"config": {**SAAS_CONFIG, "seats": 1}})
+    world.service.integrations.edit(world.actor, "slack", {"name": "again", "config": SAAS_CONFIG})
+    world.service.integrations.delete(world.actor, "slack")
     actions = [e["action"] + ",".join(e["details"].get("fields", [])) for e in world.events("slack")
                if e["action"] != "status_change"]
     assert actions == ["delete", "editconfig,name", "editconfig", "editname", "enable", "disable", "setup"]
@@ -860,18 +862,18 @@ def test_events_in_the_same_millisecond_are_still_newest_first(make_world) -> No
 @pytest.mark.parametrize("limit", ["0", "501", "-1", "abc", "1.5", 0, "1e3"])
 def test_events_bad_limit(world: World, limit: Any) -> None:
     with pytest.raises(BadRequestError, match="'limit'"):
-        world.service.events(world.actor, "openai", limit=limit)
+        world.service.integrations.events(world.actor, "openai", limit=limit)
 
 
 @pytest.mark.parametrize("cursor", ["!!!", "zzzz", "bm90IGEgY3Vyc29y", "%%%", "\u00e9t\u00e9"])
 def test_events_bad_cursor(world: World, cursor: str) -> None:
     with pytest.raises(BadRequestError, match="'cursor'"):
-        world.service.events(world.actor, "openai", cursor=cursor)
+        world.service.integrations.events(world.actor, "openai", cursor=cursor)
 
 
 def test_events_outlive_delete(world: World) -> None:
     world.active("openai")
-    world.service.delete(world.actor, "openai")
+    world.service.integrations.delete(world.actor, "openai")
     events = world.events()
     assert {"setup", "delete"} <= {e["action"] for e in events}
     assert world.stored() is None
@@ -881,7 +883,7 @@ def test_status_changes_are_appended_to_the_local_events_log(world: World) -> No
     key = world.key("openai")
     world.setup("openai", key)
     world.deliver_last()
-    world.service.delete(world.actor, "openai")
+    world.service.integrations.delete(world.actor, "openai")
     lines = world.status_events()
     assert [(e["from"], e["to"]) for e in lines] == [
         ("not_configured", "pending"), ("pending", "validating"), ("validating", "active"),
@@ -909,7 +911,7 @@ def test_revalidate_all(world: World) -> None:
     world.setup("deepseek", world.key("deepseek"))  # pending: not revalidated
     world.scenario("openai", revoked, "invalid")
     world.scenario("anthropic", flaky, "unavailable")
-    summary = world.service.revalidate_all()
+    summary = world.service.revalidation.revalidate_all()
     assert summary.startswith("revalidated 3")
     assert world.get("openai")["status"] == "expired"
     anthropic = world.get("anthropic")
@@ -919,23 +921,23 @@ def test_revalidate_all(world: World) -> None:
     assert world.get("deepseek")["status"] == "pending" and world.get("slack")["status"] == "active"
     assert fine not in summary
     assert any(e["action"] == "revalidate" for e in world.events("openai"))
-    assert world.service.handle_message(ValidationMessage(kind="revalidate")).startswith("revalidated 2")
+    assert world.service.messages.handle(ValidationMessage(kind="revalidate")).startswith("revalidated 2")
 
 
 def test_rewrap_after_keyring_rotation(world: World) -> None:
     keys = {p: world.active(p) for p in ("openai", "anthropic", "gemini")}
-    world.service.rotate(world.actor, "openai", {"credential": world.key("openai", "invalid")}, wait=True)
+    world.service.setups.rotate(world.actor, "openai", {"credential": world.key("openai", "invalid")}, wait=True)
     keyring: LocalKeyring = world.service.cipher
     old_version = keyring.primary_key_version()
     new_version = keyring.rotate()
     assert new_version != old_version and keyring.primary_key_version() == new_version
-    report = world.service.rewrap(batch_size=2)
+    report = world.service.rewrap.run(batch_size=2)
     assert report["rewrapped"] == 4 and report["primary"] == new_version
     assert report["by_key_version"] == {new_version: 4}
     assert {r.key_version for r in world.credential_rows()} == {new_version}
     for provider, key in keys.items():
-        assert world.service.decrypt_for_pipeline(ORG, provider, "test").value == key
-    again = world.service.rewrap()
+        assert world.service.pipelines.decrypt_for_pipeline(ORG, provider, "test").value == key
+    again = world.service.rewrap.run()
     assert again["rewrapped"] == 0 and again["by_key_version"] == {new_version: 4}
 
 
@@ -944,7 +946,7 @@ def test_rewrap_after_keyring_rotation(world: World) -> None:
 
 def test_no_plaintext_key_on_disk_after_a_full_history(world: World) -> None:
     _busy_history(world)
-    world.service.rotate(world.actor, "openai", {"credential": world.key("openai", "invalid")}, wait=True)
+    world.service.setups.rotate(world.actor, "openai", {"credential": world.key("openai", "invalid")}, wait=True)
     world.setup("gemini", world.key("gemini", "missing"), wait=True)
     on_disk = world.everything_on_disk()
     for key in world.keys:

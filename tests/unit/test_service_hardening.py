@@ -23,8 +23,9 @@ from shared.domain.errors import (
     UnknownProviderError,
 )
 from shared.pipelines import get_credential
+from shared.domain.models import utcnow
 from shared.ports import ValidationResult
-from shared.service_support import stuck_after
+from shared.service.revalidation import stuck_after
 from tests.support.faults import FaultyStore
 from tests.support.world import ORG, World
 
@@ -64,11 +65,11 @@ def test_delete_racing_a_setup_never_destroys_the_new_credential(make_world, tmp
     world.active("openai")
     new_key = world.key("openai")
     store.then = lambda: world.setup("openai", new_key, wait=True)
-    world.service.delete(world.actor, "openai")
+    world.service.integrations.delete(world.actor, "openai")
 
     view = world.get()
     assert view["status"] == "active" and view["credential"]["version"] == 1
-    assert world.service.decrypt_for_pipeline(ORG, "openai", "costs").value == new_key
+    assert world.service.pipelines.decrypt_for_pipeline(ORG, "openai", "costs").value == new_key
     assert {r.credential_id for r in world.credential_rows()} == {world.stored().credential.credential_id}
     assert world.setup("openai", new_key)["status"] == "active", "the same key again is a no-op, not a 404"
 
@@ -77,22 +78,19 @@ def test_delete_racing_a_setup_never_destroys_the_new_credential(make_world, tmp
 
 
 def test_recover_requeues_validations_whose_message_died(make_world) -> None:
-    now = [None]
     world: World = make_world()
-    clock = world.service.clock
-    world.service.clock = lambda: now[0] or clock()
     world.setup("openai", world.key("openai"))  # pending; its message "died with the process"
     rotated = world.active("anthropic")
-    world.service.rotate(world.actor, "anthropic", {"credential": world.key("anthropic")})
+    world.service.setups.rotate(world.actor, "anthropic", {"credential": world.key("anthropic")})
     assert rotated
     world.queue.messages.clear()
 
-    assert world.service.recover() == {"requeued": 0, "orphans_destroyed": 0}, "too young: could be in flight"
-    now[0] = clock() + stuck_after(world.service.settings) + timedelta(seconds=1)
-    assert world.service.recover()["requeued"] == 2
+    assert world.service.revalidation.recover() == {"requeued": 0, "orphans_destroyed": 0}, "too young: could be in flight"
+    world.clock.set(utcnow() + stuck_after(world.service.settings) + timedelta(seconds=1))
+    assert world.service.revalidation.recover()["requeued"] == 2
     assert sorted((m.provider, m.version) for m in world.queue.messages) == [("anthropic", 2), ("openai", 1)]
     for message in list(world.queue.messages):
-        world.service.handle_message(message)
+        world.service.messages.handle(message)
     assert world.get("openai")["status"] == "active"
     assert world.get("anthropic")["credential"]["version"] == 2 and world.get("anthropic")["rotation"] is None
 
@@ -103,8 +101,8 @@ def test_recover_destroys_orphan_ciphertext_only(make_world) -> None:
     kept = {r.credential_id for r in world.credential_rows()}
     orphan = world.credential_rows()[0].model_copy(update={"credential_id": "f" * 32})
     world.service.store.put_credential(orphan)  # what a write that died half-way leaves
-    assert world.service.recover()["orphans_destroyed"] == 0, "young: could be a write in flight"
-    assert world.service.recover(orphan_age=timedelta(0))["orphans_destroyed"] == 1
+    assert world.service.revalidation.recover()["orphans_destroyed"] == 0, "young: could be a write in flight"
+    assert world.service.revalidation.recover(orphan_age=timedelta(0))["orphans_destroyed"] == 1
     assert {r.credential_id for r in world.credential_rows()} == kept
 
 
@@ -114,7 +112,7 @@ def test_recover_destroys_orphan_ciphertext_only(make_world) -> None:
 def test_full_disk_saves_neither_the_change_nor_its_event(make_world) -> None:
     world: World = make_world()
     world.active("openai")
-    world.service.edit(world.actor, "openai", {"name": "Name one"})
+    world.service.integrations.edit(world.actor, "openai", {"name": "Name one"})
     before, events = world.stored(), world.events()
     conn = world.service.store._connect()  # this thread's connection: the one the edit below uses
     (pages,) = conn.execute("PRAGMA page_count").fetchone()
@@ -125,7 +123,7 @@ def test_full_disk_saves_neither_the_change_nor_its_event(make_world) -> None:
                 conn.execute("INSERT INTO audit_events (event_id, org_slug, provider, at, action, actor, outcome)"
                              " VALUES (?, 'other_org', 'x', '2026-01-01', 'edit', 'k', 'ok')", (f"filler{i:08d}",))
         with pytest.raises(StoreError):  # the same length: the change itself still fits, its event does not
-            world.service.edit(world.actor, "openai", {"name": "Name two"})
+            world.service.integrations.edit(world.actor, "openai", {"name": "Name two"})
     finally:
         conn.execute("PRAGMA max_page_count = 1073741823")
     assert world.stored() == before, "the change was saved although the request failed"
@@ -137,9 +135,9 @@ def test_a_failed_commit_leaves_no_event_behind(make_world, tmp_path) -> None:
     world: World = make_world(store=store)
     world.active("openai")
     events = world.events()
-    for action in (lambda: world.service.disable(world.actor, "openai"),
-                   lambda: world.service.delete(world.actor, "openai"),
-                   lambda: world.service.edit(world.actor, "openai", {"name": "Renamed"})):
+    for action in (lambda: world.service.integrations.disable(world.actor, "openai"),
+                   lambda: world.service.integrations.delete(world.actor, "openai"),
+                   lambda: world.service.integrations.edit(world.actor, "openai", {"name": "Renamed"})):
         store.fail("commit")
         with pytest.raises(StoreError):
             action()
@@ -152,32 +150,31 @@ def test_a_failed_commit_leaves_no_event_behind(make_world, tmp_path) -> None:
 def test_disable_enable_cycles_and_config_edits_count_toward_the_rate_limit(make_world) -> None:
     world: World = make_world(validation_rate_limit="3/600")
     world.active("openai")  # 1
-    world.service.disable(world.actor, "openai")
-    world.service.enable(world.actor, "openai")  # 2
-    world.service.edit(world.actor, "openai", {"config": {"project": "proj_abc"}})  # 3
+    world.service.integrations.disable(world.actor, "openai")
+    world.service.integrations.enable(world.actor, "openai")  # 2
+    world.service.integrations.edit(world.actor, "openai", {"config": {"project": "proj_abc"}})  # 3
     sent = len(world.queue.messages)
     with pytest.raises(RateLimitedError):
-        world.service.edit(world.actor, "openai", {"config": {"project": "proj_xyz"}})
+        world.service.integrations.edit(world.actor, "openai", {"config": {"project": "proj_xyz"}})
     assert world.get()["config"] == {"project": "proj_abc"}, "a refused edit changes nothing"
-    world.service.disable(world.actor, "openai")
+    world.service.integrations.disable(world.actor, "openai")
     with pytest.raises(RateLimitedError):
-        world.service.enable(world.actor, "openai")
+        world.service.integrations.enable(world.actor, "openai")
     assert world.get()["status"] == "disabled", "a refused enable changes nothing"
     assert len(world.queue.messages) == sent, "no provider call may go out past the limit"
-    world.service.edit(world.actor, "openai", {"name": "Renamed"})  # no provider call: never limited
+    world.service.integrations.edit(world.actor, "openai", {"name": "Renamed"})  # no provider call: never limited
 
 
 def test_retry_after_is_when_the_oldest_attempt_leaves_the_window(make_world) -> None:
     world: World = make_world(validation_rate_limit="2/600")
-    start = world.service.clock()
-    now = [start]
-    world.service.clock = lambda: now[0]
+    start = utcnow()
+    world.clock.set(start)
     world.setup("openai", world.key("openai"))
-    now[0] = start + timedelta(seconds=100)
-    world.service.validate(world.actor, "openai")
-    now[0] = start + timedelta(seconds=250)
+    world.clock.set(start + timedelta(seconds=100))
+    world.service.setups.validate(world.actor, "openai")
+    world.clock.set(start + timedelta(seconds=250))
     with pytest.raises(RateLimitedError) as refused:
-        world.service.validate(world.actor, "openai")
+        world.service.setups.validate(world.actor, "openai")
     assert refused.value.headers == {"Retry-After": "350"}
 
 
@@ -189,7 +186,7 @@ def test_retry_after_is_when_the_oldest_attempt_leaves_the_window(make_world) ->
 def test_cursors_outside_any_event_time_are_bad_requests(world: World, cursor_time: str) -> None:
     cursor = base64.urlsafe_b64encode(f"{cursor_time}|x".encode()).decode().rstrip("=")
     with pytest.raises(BadRequestError, match="cursor"):
-        world.service.events(world.actor, "openai", 10, cursor)
+        world.service.integrations.events(world.actor, "openai", 10, cursor)
 
 
 def test_a_key_file_string_with_a_lone_surrogate_is_a_bad_request(make_world) -> None:
@@ -209,10 +206,10 @@ def test_unknown_config_fields_and_providers_are_never_repeated(world: World, ca
                              "billing_cycle": "monthly", secret: 1}}):
         provider = "slack" if "credential" not in body else "openai"
         with pytest.raises(BadRequestError) as refused:
-            world.service.setup(world.actor, provider, body)
+            world.service.setups.setup(world.actor, provider, body)
         assert secret not in refused.value.message and "Unknown field" in refused.value.message
     with caplog.at_level(logging.DEBUG), pytest.raises(UnknownProviderError) as unknown:
-        world.service.get(world.actor, "deepseek-" + "z" * 20)
+        world.service.integrations.get(world.actor, "deepseek-" + "z" * 20)
     assert unknown.value.message == "Unknown provider"
     assert "zzzz" not in caplog.text
 
@@ -224,7 +221,7 @@ def test_names_refuse_control_and_format_characters(world: World, name: str) -> 
         world.setup("openai", body={"credential": world.key("openai"), "name": name})
     world.active("openai")
     with pytest.raises(BadRequestError, match="control or format"):
-        world.service.edit(world.actor, "openai", {"name": name})
+        world.service.integrations.edit(world.actor, "openai", {"name": name})
 
 
 def test_pipeline_names_with_a_trailing_newline_are_refused(service_env) -> None:
@@ -238,7 +235,7 @@ def test_a_pipeline_refused_because_decryption_failed_is_on_record(world: World)
     world.service.store.replace_ciphertext(row.model_copy(update={"ciphertext": row.ciphertext[:-1] + b"!"}),
                                            row.ciphertext)
     with pytest.raises(DecryptionError):
-        world.service.decrypt_for_pipeline(ORG, "openai", "pipeline:costs")
+        world.service.pipelines.decrypt_for_pipeline(ORG, "openai", "pipeline:costs")
     refused = world.events()[0]
     assert (refused["action"], refused["actor"], refused["outcome"]) == ("decrypt", "pipeline:costs", "internal")
 
@@ -252,10 +249,10 @@ def test_an_outage_is_one_answer_on_every_synchronous_path(world: World) -> None
         world.setup("openai", down, wait=True)
     assert (world.get()["status"], world.get()["status_code"]) == ("error", "provider_unavailable")
     with pytest.raises(ProviderUnavailableError):
-        world.service.validate(world.actor, "openai")
+        world.service.setups.validate(world.actor, "openai")
     world.active("openai")
     with pytest.raises(ProviderUnavailableError):
-        world.service.rotate(world.actor, "openai", {"credential": world.key("openai", "unavailable")}, wait=True)
+        world.service.setups.rotate(world.actor, "openai", {"credential": world.key("openai", "unavailable")}, wait=True)
     view = world.get()
     assert view["status"] == "active" and view["rotation"]["status"] == "failed"
     assert view["rotation"]["message"].startswith("Provider unavailable")
@@ -297,29 +294,39 @@ class Spy:
         return self.inner.validate(credential, config)
 
 
-def _spied(world: World, explode: bool = False) -> Spy:
-    real = world.service.validators
-    spy = Spy(real("gcp"), explode)
-    world.service.validators = lambda name: spy if name == "gcp" else real(name)
-    return spy
+def _spied(make_world, explode: bool = False, **settings: Any) -> tuple[World, Spy]:
+    spies: list[Spy] = []
+    real: dict[str, Any] = {}
+
+    def validators(name: str) -> Any:
+        if name not in real:
+            from shared.validators import get_validator
+
+            real[name] = get_validator(name, world.service.settings)
+            if name == "gcp":
+                spies.append(Spy(real[name], explode))
+        return spies[0] if name == "gcp" else real[name]
+
+    world = make_world(validators=validators, **settings)
+    validators("gcp")
+    return world, spies[0]
 
 
 def test_the_key_is_parsed_only_after_the_cheap_lifecycle_and_rate_limit_checks(make_world) -> None:
-    world: World = make_world(validation_rate_limit="1/600")
-    spy = _spied(world)
+    world, spy = _spied(make_world, validation_rate_limit="1/600")
     info = world.servers.gcp_service_account("valid")
     world.setup("gcp", info)
     assert spy.key_checks == 1
     with pytest.raises(RateLimitedError):
         world.setup("gcp", world.servers.gcp_service_account("valid"))
-    world.service.disable(world.actor, "gcp")
+    world.service.integrations.disable(world.actor, "gcp")
     with pytest.raises(Exception, match="disabled"):
         world.setup("gcp", world.servers.gcp_service_account("valid"))
     assert spy.key_checks == 1, "a refused request never paid for parsing the key"
 
 
-def test_a_validator_that_raises_still_ends_in_a_verdict(world: World) -> None:
-    _spied(world, explode=True)
+def test_a_validator_that_raises_still_ends_in_a_verdict(make_world) -> None:
+    world, _ = _spied(make_world, explode=True)
     world.setup("gcp", world.servers.gcp_service_account("valid"))
     assert world.deliver_last(world.service.settings.validator_max_deliveries).startswith("validated")
     view = world.get("gcp")

@@ -20,12 +20,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from .domain.errors import DecryptionError, EncryptionError, IntegrationsError
-from .domain.models import CredentialRecord
-from .ports import Cipher, CipherFailure, Store
-from .service_support import associated_data, legacy_associated_data
+from ..domain.errors import DecryptionError, EncryptionError, IntegrationsError
+from ..domain.models import CredentialRecord
+from ..ports import Cipher, CipherFailure, Store
+from .credentials import associated_data, legacy_associated_data
 
 LEGACY_HINT = "sealed under the legacy binding (before credential ids were bound): run rewrap --legacy-binding"
+
+
+class Rewrap:
+    def __init__(self, store: Store, cipher: Cipher):
+        self._store = store
+        self._cipher = cipher
+
+    def run(self, batch_size: int = 100, legacy_binding: bool = False) -> dict[str, Any]:
+        """Rewrap every stored credential; the report counts per key version and lists failures."""
+        return rewrap(self._store, self._cipher, batch_size, legacy_binding)
 
 
 def rewrap(store: Store, cipher: Cipher, batch_size: int = 100, legacy_binding: bool = False) -> dict[str, Any]:

@@ -1,0 +1,112 @@
+"""What the service does by itself, on schedule: the daily revalidation of every active
+integration, and the recovery of what a crash left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import datetime, timedelta
+from typing import Callable
+
+from ..domain.errors import IntegrationsError
+from ..domain.lifecycle import Status
+from ..domain.models import Integration
+from ..logs import bind
+from ..ports import Store
+from ..registry import Registry
+from ..settings import Settings
+from .audit import SYSTEM, quietly
+from .credentials import ORPHAN_AGE, Credentials
+from .validation import Validation
+
+log = logging.getLogger(__name__)
+
+CONCURRENCY = 4
+# How far past its own time bound a validation may still be running: the local queue's and
+# Pub/Sub's redelivery backoff between attempts.
+REDELIVERY_SLACK = timedelta(seconds=60)
+
+
+def stuck_after(settings: Settings) -> timedelta:
+    """A validation still pending or validating after this long lost its message (a crash):
+    one validation is bounded by VALIDATION_TIMEOUT_SECONDS, redeliveries add their backoff."""
+    return timedelta(seconds=settings.validation_timeout_seconds) + REDELIVERY_SLACK
+
+
+class Revalidation:
+    def __init__(self, store: Store, registry: Registry, credentials: Credentials, validation: Validation,
+                 settings: Settings, clock: Callable[[], datetime]):
+        self._store = store
+        self._registry = registry
+        self._credentials = credentials
+        self._validation = validation
+        self._settings = settings
+        self._clock = clock
+
+    def revalidate_all(self) -> str:
+        """The daily job: check every active integration again, with bounded concurrency.
+
+        A key the provider now rejects becomes `expired`. A transient failure (after the
+        validator's own retries) leaves the status alone, records the message, and counts
+        toward one more pass at the end of this run; what still fails waits for the next run.
+        """
+        quietly(self.recover)
+        items = [i for i in self._store.list_integrations_by_status(Status.ACTIVE.value) if self._has_key(i)]
+        results = self._run(items)
+        retry = [item for item, outcome in zip(items, results) if outcome == "transient"]
+        if retry:
+            time.sleep(min(self._settings.provider_backoff_seconds * 4, 10))
+            for item, outcome in zip(retry, self._run(retry)):
+                results[items.index(item)] = outcome
+        summary = {s: results.count(s) for s in sorted(set(results))}
+        log.info("revalidation done", extra={"fields": {"checked": len(items), "results": summary}})
+        return f"revalidated {len(items)}: {json.dumps(summary, sort_keys=True)}"
+
+    def recover(self, orphan_age: timedelta = ORPHAN_AGE) -> dict[str, int]:
+        """After a crash: queue again every validation stuck longer than one can take (its
+        message died with the process), and destroy ciphertexts no integration references.
+
+        Run by `serve` at start (the local queue lives in memory) and by the daily revalidation.
+        A validation re-queued while it was in fact still running is harmless: it is idempotent.
+        """
+        now = self._clock()
+        requeued = 0
+        for item in self._store.list_unsettled_integrations(now - stuck_after(self._settings)):
+            bind(org=item.org, provider=item.provider)
+            if item.status in (Status.PENDING, Status.VALIDATING) and item.credential:
+                self._validation.enqueue(item, item.credential.credential_id, item.credential.version)
+                requeued += 1
+            if item.rotation and item.rotation.status in ("pending", "validating"):
+                self._validation.enqueue(item, item.rotation.credential_id, item.rotation.version)
+                requeued += 1
+        orphans = self._store.delete_orphan_credentials(now - orphan_age)
+        summary = {"requeued": requeued, "orphans_destroyed": orphans}
+        log.info("recovery done", extra={"fields": summary})
+        return summary
+
+    def _run(self, items: list[Integration]) -> list[str]:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
+            return list(pool.map(self._check, items))
+
+    def _check(self, item: Integration) -> str:
+        try:
+            bind(org=item.org, provider=item.provider)
+            current = self._store.get_integration(item.org, item.provider)
+            if current is None or current.status is not Status.ACTIVE:
+                return "skipped"
+            after, result = self._validation.check(current, self._credentials.open(current, "current"), "current",
+                                                   SYSTEM, inline=True, action="revalidate")
+            return "transient" if result is not None and result.transient else after.status.value
+        except Exception as exc:  # noqa: BLE001 - one bad integration never stops the run
+            log.warning("revalidation failed", extra={"fields": {"error_type": type(exc).__name__}})
+            return "failed"
+
+    def _has_key(self, item: Integration) -> bool:
+        try:
+            return not self._registry.get(item.provider).manual
+        except IntegrationsError:  # a provider removed from the registry: nothing to call
+            return False

@@ -1,0 +1,187 @@
+"""The use cases that take or check a credential: setup, rotate, validate now.
+
+Order inside each, cheapest first, so a refused request costs little: parse the body, the
+cheap format check, the lifecycle, the rate limit, then the expensive key check (a private
+key's parsing), then the one unit of work that stores the sealed credential with its
+integration and audit events, then a queued (or, with `?wait=true`, inline) validation.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Callable
+
+from ..domain.errors import BadRequestError, NotConfiguredError
+from ..domain.lifecycle import Status, check_action
+from ..domain.models import Credential, Integration, Rotation
+from ..logs import bind
+from ..ports import Store
+from ..registry import Provider, Registry
+from .audit import Audit
+from .credentials import Credentials
+from .limits import RateLimit
+from .requests import Actor, SetupRequest, parse_credential
+from .validation import Validation
+from .views import integration_view
+from .writes import Plan, Writes
+
+
+class Setups:
+    def __init__(self, store: Store, registry: Registry, credentials: Credentials, writes: Writes, audit: Audit,
+                 limits: RateLimit, validation: Validation, clock: Callable[[], datetime]):
+        self._store = store
+        self._registry = registry
+        self._credentials = credentials
+        self._writes = writes
+        self._audit = audit
+        self._limits = limits
+        self._validation = validation
+        self._clock = clock
+
+    # -- setup --------------------------------------------------------------------------------
+
+    def setup(self, actor: Actor, provider_key: str, body: Any, *, wait: bool = False) -> dict[str, Any]:
+        provider = self._registry.get(provider_key)
+        request = SetupRequest.parse(body)
+        config = provider.validate_config(request.config)
+        bind(org=actor.org, provider=provider.key)
+        if provider.manual:
+            return integration_view(self._setup_manual(actor, provider, request, config))
+        credential = parse_credential(provider.credential, request.credential)
+        self._credentials.check_format(provider, credential, config)
+        existing = self._store.get_integration(actor.org, provider.key)
+        check_action("setup", existing.status if existing else Status.NOT_CONFIGURED)
+        if existing and existing.fingerprint == credential.fingerprint():
+            return integration_view(self._setup_same_credential(actor, provider, existing, request, config, wait))
+        self._limits.count(actor.org, provider.key)
+        self._credentials.check_key(provider, credential, config)
+        item = self._store_new_credential(actor, provider, credential, request, config)
+        if wait:
+            item = self._validation.inline(item, credential, "current", actor.key_id)
+        else:
+            item = self._validation.enqueue(item, item.credential.credential_id, item.credential.version)
+        return integration_view(item)
+
+    def _setup_manual(self, actor: Actor, provider: Provider, request: SetupRequest,
+                      config: dict[str, Any]) -> Integration:
+        if request.credential is not None:
+            raise BadRequestError(f"Field 'credential' is not allowed: {provider.key} is entered by hand")
+        if not request.has_config:
+            raise BadRequestError("Field 'config' is required")
+
+        def change(current: Integration | None) -> Integration:
+            check_action("setup", current.status if current else Status.NOT_CONFIGURED)
+            now = self._clock()
+            return self._fresh(actor, provider, current, request.name, now).moved(
+                Status.ACTIVE, None, None, now).model_copy(update={"config": config, "last_validated_at": now})
+
+        return self._writes.write(actor.org, provider.key, change,
+                                  audit=lambda i: ("setup", actor.key_id, "ok", None, {}))
+
+    def _setup_same_credential(self, actor: Actor, provider: Provider, existing: Integration,
+                               request: SetupRequest, config: dict[str, Any], wait: bool) -> Integration:
+        """Same credential again: no new version. New name/config are applied; a changed config
+        or a credential never validated (a lost queue message) is validated again."""
+        new_name = request.name or existing.name
+        new_config = config if request.has_config else existing.config
+        needs_validation = new_config != existing.config or existing.status is Status.PENDING
+        if new_name == existing.name and not needs_validation:
+            return existing
+        if needs_validation:
+            self._limits.count(actor.org, provider.key)
+
+        def change(current: Integration | None) -> Integration:
+            if current is None:
+                raise NotConfiguredError()
+            item = current.model_copy(update={"name": new_name, "config": new_config, "updated_at": self._clock()})
+            return item.moved(Status.PENDING, None, None, self._clock()) if needs_validation else item
+
+        item = self._writes.write(actor.org, provider.key, change, audit=lambda i: (
+            "setup", actor.key_id, "ok", i.fingerprint, {"unchanged_credential": True}))
+        if not needs_validation:
+            return item
+        if wait:
+            return self._validation.inline(item, self._credentials.open(item, "current"), "current", actor.key_id)
+        return self._validation.enqueue(item, item.credential.credential_id, item.credential.version)
+
+    def _store_new_credential(self, actor: Actor, provider: Provider, credential: Credential,
+                              request: SetupRequest, config: dict[str, Any]) -> Integration:
+        def change(current: Integration | None) -> Plan:
+            check_action("setup", current.status if current else Status.NOT_CONFIGURED)
+            version = current.credential.version + 1 if current and current.credential else 1
+            record = self._credentials.seal(actor.org, provider.key, credential, version)
+            now = self._clock()
+            item = self._fresh(actor, provider, current, request.name, now).moved(
+                Status.PENDING, None, None, now).model_copy(update={
+                    "config": config, "credential": record.ref(), "rotation": None, "last_validated_at": None})
+            # The credentials this integration held go with the change: only those it read.
+            return Plan(item, put=(record,), destroy=current.credential_ids() if current else frozenset())
+
+        item = self._writes.write(actor.org, provider.key, change, audit=lambda i: (
+            "setup", actor.key_id, "ok", i.fingerprint, {"version": i.credential.version}))
+        self._credentials.sweep_orphans(item)
+        return item
+
+    @staticmethod
+    def _fresh(actor: Actor, provider: Provider, current: Integration | None, name: str | None,
+               now: datetime) -> Integration:
+        """The integration to change: the one stored (renamed if asked), or a new one."""
+        if current is not None:
+            return current.model_copy(update={"name": name or current.name, "updated_at": now})
+        return Integration.new(actor.org, provider.key, provider.category, name or provider.display_name, now)
+
+    # -- rotate -------------------------------------------------------------------------------
+
+    def rotate(self, actor: Actor, provider_key: str, body: Any, *, wait: bool = False) -> dict[str, Any]:
+        provider = self._registry.get(provider_key)
+        request = SetupRequest.parse(body)
+        bind(org=actor.org, provider=provider.key)
+        if provider.manual:
+            raise BadRequestError(f"Provider {provider.key} is entered by hand and has no credential to rotate")
+        existing = self._writes.require(actor.org, provider.key)
+        config = provider.validate_config(request.config) if request.has_config else existing.config
+        credential = parse_credential(provider.credential, request.credential)
+        self._credentials.check_format(provider, credential, config)
+        check_action("rotate", existing.status)
+        if existing.fingerprint == credential.fingerprint():
+            raise BadRequestError("Field 'credential' is the credential already in force: nothing to rotate")
+        self._limits.count(actor.org, provider.key)
+        self._credentials.check_key(provider, credential, config)
+        item = self._stage_rotation(actor, provider, credential, request, config)
+        if wait:
+            item = self._validation.inline(item, credential, "rotation", actor.key_id)
+        else:
+            item = self._validation.enqueue(item, item.rotation.credential_id, item.rotation.version)
+        return integration_view(item)
+
+    def _stage_rotation(self, actor: Actor, provider: Provider, credential: Credential,
+                        request: SetupRequest, config: dict[str, Any]) -> Integration:
+        def change(current: Integration | None) -> Plan:
+            if current is None:
+                raise NotConfiguredError()
+            check_action("rotate", current.status)
+            record = self._credentials.seal(actor.org, provider.key, credential, current.credential.version + 1)
+            rotation = Rotation(credential_id=record.credential_id, version=record.version, status="pending",
+                                fingerprint=record.fingerprint, hint=record.hint, created_at=record.created_at)
+            item = current.model_copy(update={"rotation": rotation, "name": request.name or current.name,
+                                              "config": config, "updated_at": self._clock()})
+            replaced = frozenset({current.rotation.credential_id}) if current.rotation else frozenset()
+            return Plan(item, put=(record,), destroy=replaced)
+
+        return self._writes.write(actor.org, provider.key, change, audit=lambda i: (
+            "rotate", actor.key_id, "ok", i.rotation.fingerprint, {"version": i.rotation.version}))
+
+    # -- validate -----------------------------------------------------------------------------
+
+    def validate(self, actor: Actor, provider_key: str) -> dict[str, Any]:
+        provider = self._registry.get(provider_key)
+        bind(org=actor.org, provider=provider.key)
+        existing = self._writes.require(actor.org, provider.key)
+        check_action("validate", existing.status)
+        if provider.manual:
+            self._audit.record(existing, "validate", actor.key_id, "ok", None, {})
+            return integration_view(existing)
+        self._limits.count(actor.org, provider.key)
+        target = "rotation" if existing.rotation and existing.rotation.status != "failed" else "current"
+        credential = self._credentials.open(existing, target)
+        return integration_view(self._validation.inline(existing, credential, target, actor.key_id))

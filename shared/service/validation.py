@@ -1,0 +1,210 @@
+"""From "validate this credential" to a verdict on record: the validator function's message,
+a request that waits (validate, `?wait=true`), and the daily revalidation all come here.
+
+A verdict moves the integration (or its staged rotation) through the lifecycle in one unit of
+work with its audit event. A provider that stays down is nothing known about the key: the
+request answers 503; the validator function asks for redelivery (the integration stays
+`validating`) until the last delivery settles it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Callable
+
+from ..domain.errors import ProviderUnavailableError, QueueError, RetryLater, StaleValidation, catalogue_message
+from ..domain.lifecycle import Status
+from ..domain.models import Credential, Integration, ValidationMessage
+from ..logs import bind
+from ..ports import Store, ValidationQueue, ValidationResult
+from ..registry import Registry
+from ..settings import Settings
+from .audit import SYSTEM
+from .credentials import Credentials
+from .writes import AuditSpec, Plan, Writes
+
+log = logging.getLogger(__name__)
+
+QUEUE_FAILED = "Validation could not be queued: call validate to retry"
+
+
+def result_message(result: ValidationResult) -> str:
+    base = catalogue_message(result.outcome)
+    return f"{base}: {result.detail}" if result.detail else base
+
+
+class Validation:
+    def __init__(self, store: Store, registry: Registry, credentials: Credentials, writes: Writes,
+                 queue: ValidationQueue, settings: Settings, clock: Callable[[], datetime]):
+        self._store = store
+        self._registry = registry
+        self._credentials = credentials
+        self._writes = writes
+        self._queue = queue
+        self._settings = settings
+        self._clock = clock
+
+    # -- the validator function's message ------------------------------------------------------
+
+    def handle(self, message: ValidationMessage, attempt: int = 1) -> str:
+        """One delivery of a validation message; idempotent. Returns what was done.
+
+        Raises RetryLater on a transient provider failure so Pub/Sub redelivers, until the
+        delivery attempt reaches VALIDATOR_MAX_DELIVERIES: then the outcome is final.
+        """
+        if not (message.org and message.provider and message.credential_id):
+            return "ignored: incomplete message"
+        bind(org=message.org, provider=message.provider)
+        item = self._store.get_integration(message.org, message.provider)
+        if item is None:
+            return "ignored: integration gone"
+        rotation = item.rotation
+        if rotation and rotation.credential_id == message.credential_id:
+            if rotation.status == "failed":
+                return "ignored: rotation already settled"
+            target = "rotation"
+        elif item.credential and item.credential.credential_id == message.credential_id:
+            if item.status not in (Status.PENDING, Status.VALIDATING):
+                return "ignored: already settled"
+            target = "current"
+        else:
+            return "ignored: superseded credential version"
+        final = attempt >= self._settings.validator_max_deliveries
+        item, result = self.check(item, self._credentials.open(item, target), target, SYSTEM, inline=final)
+        if result is None:
+            return "ignored: credential changed during validation"
+        return f"validated {target}: {result.outcome}"
+
+    def enqueue(self, item: Integration, credential_id: str, version: int) -> Integration:
+        """Queue a validation; when the queue is down, say so on the integration (validate retries)."""
+        try:
+            self._queue.publish(ValidationMessage(org=item.org, provider=item.provider, version=version,
+                                                  credential_id=credential_id))
+            return item
+        except QueueError:
+            log.warning("validation could not be queued")
+
+        def change(current: Integration | None) -> Integration | None:
+            if current is None:
+                return None
+            if current.rotation and current.rotation.credential_id == credential_id:
+                return current.model_copy(update={"rotation": current.rotation.model_copy(
+                    update={"message": QUEUE_FAILED}), "updated_at": self._clock()})
+            if current.credential and current.credential.credential_id == credential_id:
+                return current.model_copy(update={"status_message": QUEUE_FAILED, "updated_at": self._clock()})
+            return current
+
+        return self._writes.write(item.org, item.provider, change)
+
+    # -- a request that waits ------------------------------------------------------------------
+
+    def inline(self, item: Integration, credential: Credential, target: str, actor: str) -> Integration:
+        """Validate while a request waits. A provider that stays down (or rate limits us) after
+        the bounded retries is one answer on every path: the integration records it, and the
+        request answers 503 provider_unavailable."""
+        item, result = self.check(item, credential, target, actor, inline=True)
+        if result is not None and result.transient:  # the detail is on record, the answer is the catalogue's
+            raise ProviderUnavailableError()
+        return item
+
+    # -- the check itself ----------------------------------------------------------------------
+
+    def check(self, item: Integration, credential: Credential, target: str, actor: str, *, inline: bool,
+              action: str = "validate") -> tuple[Integration, ValidationResult | None]:
+        """Run the provider check on `credential` and record the verdict; (integration, verdict),
+        the verdict None when the credential changed meanwhile (nothing recorded).
+
+        `inline` (a request waiting, or the last delivery) settles transient failures as the
+        final word; otherwise they raise RetryLater after recording that a retry is coming.
+        """
+        ref = item.target(target)
+        assert ref is not None
+        try:
+            return self._check_owned(item, credential, ref.credential_id, target, actor, inline, action)
+        except StaleValidation:
+            log.info("validation result dropped: the credential changed meanwhile")
+            return self._store.get_integration(item.org, item.provider) or item, None
+
+    def _check_owned(self, item: Integration, credential: Credential, credential_id: str, target: str,
+                     actor: str, inline: bool, action: str) -> tuple[Integration, ValidationResult]:
+        if target == "rotation" or item.status in (Status.PENDING, Status.ERROR):
+            item = self._mark(item, credential_id, target, "validating")
+        result = self._ask_provider(item, credential)
+        log.info("provider answered", extra={"fields": {"outcome": result.outcome, "target": target}})
+        ref = item.target(target)
+        fingerprint = ref.fingerprint if ref else None
+        if result.transient and not inline:
+            # Redelivery will try again: stay `validating` (no status flapping, no status event).
+            self._mark(item, credential_id, target, "validating", message=f"{result_message(result)}: retrying",
+                       code=result.outcome,
+                       audit=lambda i: (action, actor, result.outcome, fingerprint, {"retrying": True}))
+            raise RetryLater(result.outcome)
+        details = {"target": target, **({"detail": result.detail} if result.detail else {})}
+        saved = self._record(item, credential_id, target, result, audit=lambda i: (
+            action, actor, "ok" if result.outcome == "valid" else result.outcome, fingerprint, details))
+        return saved, result
+
+    def _ask_provider(self, item: Integration, credential: Credential) -> ValidationResult:
+        """The provider's verdict. Whatever a provider sends ends in one: an answer a validator
+        could not read is `provider_unavailable`, never an error that leaves `validating` behind."""
+        validator = self._credentials.validator(self._registry.get(item.provider))
+        try:
+            return validator.validate(credential, item.config)
+        except Exception as exc:  # noqa: BLE001 - the type is logged, never the text (it may hold data)
+            log.warning("validator failed on a provider answer", extra={"fields": {"error_type": type(exc).__name__}})
+            return ValidationResult("provider_unavailable", "the provider's answer could not be read")
+
+    def _mark(self, item: Integration, credential_id: str, target: str, state: str, message: str | None = None,
+              code: str | None = None, audit: AuditSpec | None = None) -> Integration:
+        """Move the targeted credential to validating (with a message while a retry is due)."""
+
+        def change(current: Integration | None) -> Integration:
+            current = _owned(current, credential_id, target)
+            if target == "rotation":
+                return current.model_copy(update={"rotation": current.rotation.model_copy(
+                    update={"status": state, "message": message}), "updated_at": self._clock()})
+            return current.moved(Status(state), code, message, self._clock())
+
+        return self._writes.write(item.org, item.provider, change, audit=audit)
+
+    def _record(self, item: Integration, credential_id: str, target: str, result: ValidationResult,
+                audit: AuditSpec) -> Integration:
+        now = self._clock()
+        message = None if result.outcome == "valid" else result_message(result)
+        code = None if result.outcome == "valid" else result.outcome
+
+        def change(current: Integration | None) -> Integration | Plan:
+            current = _owned(current, credential_id, target)
+            if target == "rotation":
+                if result.outcome == "valid":
+                    promoted = current.moved(Status.ACTIVE, None, None, now).model_copy(update={
+                        "credential": current.rotation.promoted(), "rotation": None, "last_validated_at": now})
+                    # The old credential is destroyed with the promotion, in the same unit of work.
+                    old = frozenset({current.credential.credential_id}) if current.credential else frozenset()
+                    return Plan(promoted, destroy=old)
+                return current.model_copy(update={"rotation": current.rotation.model_copy(
+                    update={"status": "failed", "message": message}), "updated_at": now})
+            return current.moved(_verdict_status(current.status, result), code, message, now).model_copy(
+                update={"last_validated_at": now})
+
+        return self._writes.write(item.org, item.provider, change, audit=audit)
+
+
+def _verdict_status(status: Status, result: ValidationResult) -> Status:
+    """Where a verdict on the credential in force leaves an integration now in `status`."""
+    if result.outcome == "valid":
+        return Status.ACTIVE
+    if result.transient:  # nothing known about the key
+        return Status.ACTIVE if status is Status.ACTIVE else Status.ERROR
+    if result.outcome == "invalid_credentials" and status in (Status.ACTIVE, Status.EXPIRED):
+        return Status.EXPIRED  # it used to work: the provider revoked it
+    return Status.ERROR
+
+
+def _owned(current: Integration | None, credential_id: str, target: str) -> Integration:
+    """The integration, if `credential_id` is still the one targeted; else the work is stale."""
+    ref = None if current is None else current.target(target)
+    if current is None or ref is None or ref.credential_id != credential_id or current.status is Status.DISABLED:
+        raise StaleValidation()
+    return current

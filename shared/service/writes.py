@@ -1,0 +1,85 @@
+"""Every change to an integration: read, change, commit as one unit of work, retried on conflict.
+
+The store gets the integration's new state, the credential rows stored and destroyed with it,
+and the audit and status-change events recording it, all at once (`Store.commit`): a failure,
+a lost race or a crash leaves none of it. A change that keeps losing the race answers 409.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..domain.errors import ConflictError, InvalidTransitionError, NotConfiguredError
+from ..domain.lifecycle import Status
+from ..domain.models import CredentialRecord, Integration
+from ..ports import Store, Write
+from .audit import Audit
+
+CAS_ATTEMPTS = 25
+
+# What an audit event records, computed from the integration's new state:
+# (action, actor, outcome, fingerprint, details).
+AuditSpec = Callable[[Integration], tuple[str, str, str, "str | None", dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One write: the integration's new state (None deletes it) and the credential rows that
+    are stored and destroyed with it."""
+
+    item: Integration | None
+    put: tuple[CredentialRecord, ...] = ()
+    destroy: frozenset[str] = frozenset()
+
+
+Change = Callable[[Integration | None], "Integration | Plan | None"]
+
+
+def busy_error() -> InvalidTransitionError:
+    return InvalidTransitionError("The integration is being changed by another request: retry")
+
+
+class Writes:
+    def __init__(self, store: Store, audit: Audit):
+        self._store = store
+        self._audit = audit
+
+    def require(self, org: str, provider: str) -> Integration:
+        item = self._store.get_integration(org, provider)
+        if item is None:
+            raise NotConfiguredError()
+        return item
+
+    def write(self, org: str, provider: str, change: Change, audit: AuditSpec | None = None) -> Integration:
+        """`change` gets the integration as stored now (None: there is none) and returns its new
+        state, a Plan, or None for "nothing to do"; it may raise to abort. Returns the saved
+        integration (the one deleted, after a delete)."""
+        for _ in range(CAS_ATTEMPTS):
+            current = self._store.get_integration(org, provider)
+            planned = change(current)
+            if planned is None:
+                if current is None:
+                    raise NotConfiguredError()
+                return current
+            plan = planned if isinstance(planned, Plan) else Plan(planned)
+            subject = plan.item or current
+            assert subject is not None
+            before = current.status if current else Status.NOT_CONFIGURED
+            after = plan.item.status if plan.item else Status.NOT_CONFIGURED
+            message = plan.item.status_message if plan.item else None
+            events = [self._audit.event(subject, *audit(subject))] if audit else []
+            if before != after:
+                events.append(self._audit.status_event(subject, before, after, message))
+            try:
+                saved = self._store.commit(Write(org, provider, current.revision if current else None, plan.item,
+                                                 plan.put, plan.destroy, tuple(events)))
+            except ConflictError:
+                time.sleep(random.uniform(0.001, 0.02))
+                continue
+            if before != after:
+                self._audit.publish_status(subject, before, after, message)
+            return saved if saved is not None else subject
+        raise busy_error()
