@@ -12,7 +12,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Callable
 
-from shared.domain.errors import StoreError
+from shared.domain.errors import EncryptionError, StoreError
+from shared.ports import Encrypted
 
 
 def sqlite_failure() -> StoreError:
@@ -60,3 +61,22 @@ class FaultyStore:
             raise error()
 
         return call
+
+
+class FailingCipher:
+    """The local keyring, except that encrypt fails (a KMS outage)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.fail = True
+
+    def encrypt(self, plaintext: bytes, associated_data: bytes) -> Encrypted:
+        if self.fail:
+            raise EncryptionError()
+        return self.inner.encrypt(plaintext, associated_data)
+
+    def decrypt(self, ciphertext: bytes, associated_data: bytes) -> bytes:
+        return self.inner.decrypt(ciphertext, associated_data)
+
+    def primary_key_version(self) -> str:
+        return self.inner.primary_key_version()

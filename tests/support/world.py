@@ -6,6 +6,7 @@ which validation messages were published. Fixtures: tests/unit/conftest.py.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,6 +17,7 @@ import pytest
 
 from shared.container import Services, build_service
 from shared.domain.models import utcnow
+from shared.ports import ValidationResult
 from tests.support.doubles import RecordingQueue
 from tests.support.provider_servers import (
     ProviderServers,
@@ -27,6 +29,7 @@ from tests.support.provider_servers import (
 )
 
 ORG = "acme_corp"
+SAAS_CONFIG = {"plan": "Business", "seats": 12, "monthly_cost": 99.0, "currency": "USD", "billing_cycle": "monthly"}
 
 
 class Clock:
@@ -136,3 +139,58 @@ def make_world(tmp_path: Path, servers: ProviderServers):
 @pytest.fixture
 def world(make_world) -> World:
     return make_world()
+
+
+def fingerprint(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:8]
+
+
+def assert_catalogue(message: str | None, base: str) -> None:
+    assert message is not None and (message == base or message.startswith(base + ": ")), message
+
+
+class Spy:
+    """The real validator, counting the expensive key check; optionally exploding on validate."""
+
+    def __init__(self, inner: Any, explode: bool = False) -> None:
+        self.inner, self.explode, self.key_checks = inner, explode, 0
+
+    def check_format(self, credential: Any, config: dict[str, Any]) -> None:
+        self.inner.check_format(credential, config)
+
+    def check_key(self, credential: Any, config: dict[str, Any]) -> None:
+        self.key_checks += 1
+        self.inner.check_key(credential, config)
+
+    def validate(self, credential: Any, config: dict[str, Any]) -> ValidationResult:
+        if self.explode:
+            raise RecursionError("maximum recursion depth exceeded")
+        return self.inner.validate(credential, config)
+
+
+def spied(make_world, explode: bool = False, **settings: Any) -> tuple[World, Spy]:
+    spies: list[Spy] = []
+    real: dict[str, Any] = {}
+
+    def validators(name: str) -> Any:
+        if name not in real:
+            from shared.validators import get_validator
+
+            real[name] = get_validator(name, world.service.settings)
+            if name == "gcp":
+                spies.append(Spy(real[name], explode))
+        return spies[0] if name == "gcp" else real[name]
+
+    world = make_world(validators=validators, **settings)
+    validators("gcp")
+    return world, spies[0]
+
+
+def busy_history(world: World) -> str:
+    key = world.active("openai")
+    world.service.setups.validate(world.actor, "openai")
+    world.service.integrations.disable(world.actor, "openai")
+    world.service.integrations.enable(world.actor, "openai")
+    world.deliver_last()
+    world.service.integrations.edit(world.actor, "openai", {"name": "renamed"})
+    return key
