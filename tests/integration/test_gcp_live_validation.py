@@ -9,7 +9,7 @@ uploaded key file names Google's.
 
 What the emulator does not do: it accepts any bearer token, so a refused token (401) or a
 missing role (403) cannot come from it; those answers are covered by the BigQuery stand-in
-in tests/support/provider_servers.py (tests/unit/validators).
+in tests/support/provider_servers/gcp.py (tests/unit/validators).
 """
 
 from __future__ import annotations

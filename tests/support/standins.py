@@ -1,6 +1,6 @@
 """The provider stand-ins the tests use, runnable by hand: `python -m tests.support.standins`.
 
-Starts `ProviderServers` (tests/support/provider_servers.py: OpenAI, Anthropic, Gemini,
+Starts `ProviderServers` (tests/support/provider_servers/: OpenAI, Anthropic, Gemini,
 DeepSeek, Google's OAuth token endpoint and BigQuery, each on 127.0.0.1 and a free port),
 prints the `export` lines that point the service at them and the test keys they answer
 for, then serves until Ctrl-C (or SIGTERM). docs/providers.md says what each check calls.
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                 fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                 with os.fdopen(fd, "w") as handle:
                     handle.write("\n".join(lines) + "\n")
-            print("# Provider stand-ins on 127.0.0.1 (tests/support/provider_servers.py); Ctrl-C stops them.")
+            print("# Provider stand-ins on 127.0.0.1 (tests/support/provider_servers/); Ctrl-C stops them.")
             print("\n".join(lines))
             if env_file is not None:
                 print(f"# The same lines are in {env_file}: `. {shlex.quote(str(env_file))}` in another shell.")
