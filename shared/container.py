@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable
 
+from .ports import StatusEvents
 from .registry import Registry, get_registry
 from .service import IntegrationService
 from .settings import Settings, get_settings
@@ -59,7 +60,7 @@ def build_queue(settings: Settings):
                       token_file=settings.data_dir / FILE_NAME)
 
 
-def build_status_events(settings: Settings) -> Callable[[dict[str, Any]], None]:
+def build_status_events(settings: Settings) -> StatusEvents:
     if settings.queue_backend == "pubsub":
         from .adapters.pubsub_events import PubSubStatusEvents
 
