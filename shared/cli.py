@@ -56,9 +56,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         service.queue.ensure_topic()
         topic_id = topic_parts(settings.pubsub_topic, settings.gcp_project)[1]
         service.queue.ensure_push_subscription(f"{topic_id}-local-push", endpoint)
-        ensure_status_topic = getattr(service.status_events, "ensure_topic", None)
-        if ensure_status_topic:  # else every status event would be dropped (topic not found)
-            ensure_status_topic()
+        service.status_events.ensure_topic()  # else every status event would be dropped (topic not found)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     recovery: list = []
 
@@ -78,9 +76,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         for stop in recovery:
             stop.set()
-        close = getattr(service.queue, "close", None)
-        if close:
-            close()
+        service.queue.close()
+        service.status_events.close()
     return 0
 
 
@@ -133,13 +130,11 @@ def cmd_revalidate(args: argparse.Namespace) -> int:
     from .domain.models import ValidationMessage
 
     queue = build_queue(_settings())
-    queue.publish(ValidationMessage(kind="revalidate"))
-    drain = getattr(queue, "drain", None)
-    if drain:
-        drain(timeout=args.timeout)
-    close = getattr(queue, "close", None)
-    if close:
-        close()
+    try:
+        queue.publish(ValidationMessage(kind="revalidate"))
+        queue.drain(timeout=args.timeout)
+    finally:
+        queue.close()
     print("revalidation queued")
     return 0
 

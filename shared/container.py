@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, Callable
 
 from .domain.models import utcnow
+from .ports import StatusEvents
 from .registry import Registry, get_registry
 from .service.audit import Audit
 from .service.credentials import Credentials
@@ -73,7 +74,7 @@ def build_queue(settings: Settings):
                       token_file=settings.data_dir / FILE_NAME)
 
 
-def build_status_events(settings: Settings) -> Callable[[dict[str, Any]], None]:
+def build_status_events(settings: Settings) -> StatusEvents:
     if settings.queue_backend == "pubsub":
         from .adapters.pubsub_events import PubSubStatusEvents
 

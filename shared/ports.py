@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Mapping, Protocol
 
+from .domain.lifecycle import Status
 from .domain.models import Credential, CredentialRecord, Event, Integration, Org, ValidationMessage
 
 
@@ -117,6 +118,16 @@ class Store(Protocol):
         self, org: str, provider: str, limit: int, before: tuple[datetime, str] | None = None
     ) -> list[Event]: ...
 
+    def init_store(self) -> None:
+        """Create what the store needs (SQLite: the file and tables; BigQuery: the dataset and
+        tables). Idempotent: existing rows are kept."""
+        ...
+
+    def close(self) -> None:
+        """Release the connections held (SQLite: the calling thread's). Idempotent; the store
+        stays usable, a later call connects again."""
+        ...
+
 
 class CipherFailure(Exception):
     """Why a cipher failed, chained as the cause of EncryptionError / DecryptionError.
@@ -147,7 +158,71 @@ class Cipher(Protocol):
 class ValidationQueue(Protocol):
     """Hands a validation message to the validator function, at least once. Raises QueueError."""
 
-    def publish(self, message: ValidationMessage) -> None: ...
+    def publish(self, message: ValidationMessage) -> None:
+        """Hand over one message; QueueError when it could not be (or the queue is closed)."""
+        ...
+
+    def ensure_topic(self) -> None:
+        """Create the topic unless it exists (the emulator; Terraform creates it in production).
+        Idempotent; a no-op where there is no topic (the local queue)."""
+        ...
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait until every published message has left this process (delivered, or given up);
+        False when `timeout` passed first. At once True where publish already waits (Pub/Sub)."""
+        ...
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop accepting messages, finish what is pending (up to `timeout`), release threads and
+        clients. Idempotent; a publish afterwards raises QueueError."""
+        ...
+
+
+@dataclass(frozen=True)
+class StatusEvent:
+    """An integration moved from one status to another: what notifiers and the frontend receive.
+
+    It names the integration and never holds a secret; `message` is the catalogue's.
+    """
+
+    org: str
+    provider: str
+    from_status: Status
+    to_status: Status
+    message: str | None
+    at: datetime
+
+    def payload(self) -> dict[str, Any]:
+        """The published form, the same on every adapter."""
+        return {"org": self.org, "provider": self.provider, "from": Status(self.from_status).value,
+                "to": Status(self.to_status).value, "message": self.message, "at": self.at.isoformat()}
+
+
+def status_event_payload(event: StatusEvent | Mapping[str, Any]) -> dict[str, Any]:
+    """What an adapter publishes: a StatusEvent's payload, or a mapping already in that form."""
+    return event.payload() if isinstance(event, StatusEvent) else dict(event)
+
+
+class StatusEvents(Protocol):
+    """Publishes status changes for subscribers (tests/contract/test_status_events_contract.py).
+
+    The payload is `StatusEvent.payload()` as JSON; every adapter delivers it unchanged.
+    Callers publish after the commit, best effort: a failure never undoes the change.
+    """
+
+    def publish(self, event: StatusEvent | Mapping[str, Any]) -> None:
+        """Publish one event (or a mapping already in payload form); QueueError when it could not
+        be published or the publisher is closed."""
+        ...
+
+    def ensure_topic(self) -> None:
+        """Create the topic unless it exists (the emulator; Terraform in production). Idempotent;
+        a no-op where there is no topic (the local file)."""
+        ...
+
+    def close(self) -> None:
+        """Flush and release the publisher. Idempotent; a publish afterwards raises QueueError."""
+        ...
 
 
 Outcome = Literal["valid", "invalid_credentials", "missing_permissions", "rate_limited", "provider_unavailable"]

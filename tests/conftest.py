@@ -69,9 +69,9 @@ class ServiceEnv:
         from shared import container
 
         service = container._service
-        close = getattr(getattr(service, "queue", None), "close", None)
-        if callable(close):
-            close(timeout=2.0)
+        if service is not None:
+            service.queue.close(timeout=2.0)
+            service.status_events.close()
 
 
 @pytest.fixture

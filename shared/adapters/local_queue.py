@@ -99,6 +99,9 @@ class LocalQueue:
 
     # -- lifecycle ------------------------------------------------------------------
 
+    def ensure_topic(self) -> None:
+        """Nothing to create: messages go straight to the validator's URL."""
+
     def drain(self, timeout: float | None = None) -> bool:
         """Wait until every published message is delivered or given up; False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout

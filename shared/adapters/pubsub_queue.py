@@ -9,6 +9,7 @@ google-cloud-pubsub is imported here, in __init__, never at module import (cold 
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from ..domain.errors import QueueError
@@ -38,6 +39,8 @@ class PubSubQueue:
             publisher_options=pubsub_v1.types.PublisherOptions(enable_message_ordering=True)
         )
         self._topic_path = self._publisher.topic_path(project, topic)
+        self._lock = threading.Lock()
+        self._closed = False
         # Transient errors are retried by the library, but never past our own timeout.
         self._retry = api_retry.Retry(
             initial=0.1,
@@ -63,6 +66,8 @@ class PubSubQueue:
 
     def publish(self, message: ValidationMessage) -> None:
         """Publish and wait for the server's ack; any failure becomes QueueError."""
+        if self._closed:  # the client would raise RuntimeError; say why instead
+            raise QueueError("The validation queue is closed")
         key = ordering_key(message)
         try:
             future = self._publisher.publish(
@@ -136,16 +141,20 @@ class PubSubQueue:
             raise QueueError(f"Could not create the push subscription ({type(exc).__name__})") from exc
         return subscription_path
 
-    def close(self, timeout: float | None = None) -> None:
+    def drain(self, timeout: float | None = None) -> bool:
+        """True at once: publish waits for every message's ack, so nothing is pending here."""
+        return True
+
+    def close(self, timeout: float = 5.0) -> None:
         """Flush pending batches and stop the publisher's background thread.
 
-        `timeout` is accepted for the same call shape as LocalQueue.close; publish already
-        waits for every message's ack, so nothing is pending here.
+        `timeout` is the port's; nothing is pending here (see `drain`).
         """
-        try:
-            self._publisher.stop()
-        except RuntimeError:  # already stopped
-            pass
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._publisher.stop()
 
     def _resume(self, key: str) -> None:
         try:

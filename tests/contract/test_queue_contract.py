@@ -3,6 +3,7 @@
 Each test body runs against the local queue (HTTP CloudEvent, like Eventarc) and the
 Pub/Sub queue (the emulator pushing to a functions-framework app, which turns the raw
 push into a CloudEvent). The receiver is a real functions-framework CloudEvent app.
+The lifecycle the port declares (ensure_topic, drain, close) is proven at the end.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ import pytest
 
 from shared.adapters.cloudevents import ALLOWED_KEYS, PUBSUB_EVENT_TYPE, message_from_cloudevent
 from shared.adapters.local_queue import LocalQueue
+from shared.domain.errors import QueueError
 from shared.domain.models import ValidationMessage
 from shared.ports import ValidationQueue
 from tests.support.cloudevent_receiver import CloudEventReceiver
+from tests.support.port_check import mismatches
 from tests.support.pubsub_emulator import pubsub_emulator  # noqa: F401  (fixture)
 
 PROJECT = "integrations-test"
@@ -154,3 +157,41 @@ def test_a_message_carries_only_the_fields_that_name_a_credential(under_test: Qu
     assert payloads[1] == {"kind": "revalidate", "org": "acme"}
     for delivery in deliveries:
         assert set(_pubsub_message(delivery)["attributes"]) <= {"kind", "org", "provider", "credential_version"}
+
+
+# -- lifecycle: declared on the port (shared/ports.py), called without getattr ----------
+
+
+def test_the_queue_offers_every_method_of_the_port(under_test: QueueUnderTest) -> None:
+    assert mismatches(under_test.queue, ValidationQueue) == []
+
+
+def test_ensure_topic_is_idempotent(under_test: QueueUnderTest) -> None:
+    under_test.queue.ensure_topic()
+    under_test.queue.ensure_topic()
+    sent = ValidationMessage(org="acme", provider="openai", version=1, credential_id="c1")
+
+    under_test.queue.publish(sent)
+
+    (delivery,) = under_test.receiver.wait_for(1, DELIVERY_TIMEOUT)
+    assert message_from_cloudevent(delivery.event) == (sent, 1)
+
+
+def test_drain_returns_once_published_messages_have_left(under_test: QueueUnderTest) -> None:
+    assert under_test.queue.drain(timeout=DELIVERY_TIMEOUT) is True  # nothing published yet
+    sent = ValidationMessage(org="acme", provider="gemini", version=2, credential_id="c2")
+    under_test.queue.publish(sent)
+
+    assert under_test.queue.drain(timeout=DELIVERY_TIMEOUT) is True
+
+    (delivery,) = under_test.receiver.wait_for(1, DELIVERY_TIMEOUT)
+    assert message_from_cloudevent(delivery.event)[0] == sent
+
+
+def test_close_is_idempotent_and_a_publish_after_it_raises_queue_error(under_test: QueueUnderTest) -> None:
+    under_test.queue.close()
+    under_test.queue.close(timeout=1.0)
+
+    with pytest.raises(QueueError):
+        under_test.queue.publish(ValidationMessage(org="acme", provider="openai", version=1, credential_id="c1"))
+    assert under_test.queue.drain(timeout=1.0) is True

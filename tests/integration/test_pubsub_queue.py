@@ -162,7 +162,8 @@ def test_a_full_topic_path_needs_no_project(emulator_env: str, topic: str) -> No
             push = queue.ensure_push_subscription(f"{topic}-push", "http://127.0.0.1:9/unused")
         assert push == f"projects/{PROJECT}/subscriptions/{topic}-push"
         queue.publish(MESSAGE)
-        events({"org": "acme", "provider": "openai", "from": "pending", "to": "active"})
+        events.publish({"org": "acme", "provider": "openai", "from": "pending", "to": "active"})
         assert len(_pull(subscription, 1)) == 1
     finally:
         queue.close()
+        events.close()

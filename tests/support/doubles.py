@@ -6,10 +6,11 @@ from __future__ import annotations
 import sys
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from shared.domain.errors import QueueError
 from shared.domain.models import ValidationMessage
+from shared.ports import StatusEvent, status_event_payload
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,6 +30,35 @@ class RecordingQueue:
             self.fail -= 1
             raise QueueError("The queue is down")
         self.messages.append(message)
+
+    def ensure_topic(self) -> None:
+        pass
+
+    def drain(self, timeout: float | None = None) -> bool:
+        return True
+
+    def close(self, timeout: float = 5.0) -> None:
+        pass
+
+
+class RecordingStatusEvents:
+    """A StatusEvents that keeps every published payload in `events` (the adapters have their
+    own contract suite against the local file and Pub/Sub)."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def publish(self, event: StatusEvent | Mapping[str, Any]) -> None:
+        self.events.append(status_event_payload(event))
+
+    def __call__(self, event: StatusEvent | Mapping[str, Any]) -> None:  # alias until callers use publish
+        self.publish(event)
+
+    def ensure_topic(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 @lru_cache(maxsize=None)
