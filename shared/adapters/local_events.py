@@ -43,10 +43,6 @@ class LocalStatusEvents:
             except OSError as exc:  # the reason (class) only: the path is the operator's, not the caller's
                 raise QueueError(f"Status event could not be recorded ({type(exc).__name__})") from exc
 
-    def __call__(self, event: StatusEvent | Mapping[str, Any]) -> None:
-        """Alias of `publish` while callers move to the port method; to be removed."""
-        self.publish(event)
-
     def ensure_topic(self) -> None:
         """Nothing to create: the first publish creates the file."""
 

@@ -47,10 +47,6 @@ class PubSubStatusEvents:
         except Exception as exc:
             raise QueueError(f"Status event could not be published ({type(exc).__name__})") from exc
 
-    def __call__(self, event: StatusEvent | Mapping[str, Any]) -> None:
-        """Alias of `publish` while callers move to the port method; to be removed."""
-        self.publish(event)
-
     def ensure_topic(self) -> None:
         """Create the topic unless it exists (local emulator set-up; Terraform in production)."""
         from google.api_core import exceptions

@@ -44,8 +44,8 @@ def quietly(fn: Callable[..., Any], *args: Any) -> None:
     """A best-effort step: its failure is logged (type only), never the caller's failure."""
     try:
         fn(*args)
-    except Exception as exc:  # noqa: BLE001
-        log.warning("best-effort step failed", extra={"fields": {"error_type": type(exc).__name__}})
+    except Exception:  # noqa: BLE001 - unexpected: the trace is for the operator (the formatter prints no text)
+        log.warning("best-effort step failed", exc_info=True)
 
 
 class Audit:

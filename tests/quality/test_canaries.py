@@ -36,7 +36,7 @@ from shared.adapters.sqlite_store import SqliteStore
 from shared.container import build_service
 from shared.logs import JsonFormatter
 from shared.service.requests import Actor
-from tests.support.doubles import RecordingQueue
+from tests.support.doubles import RecordingQueue, RecordingStatusEvents
 from tests.support.faults import FaultyStore, sqlite_failure
 from tests.support.live_service import LiveService
 from tests.support.provider_servers import (
@@ -329,9 +329,9 @@ def test_use_cases_and_validator_leak_no_canary(tmp_path: Path, debug_logs: io.S
                                 provider_max_attempts=2, validator_max_deliveries=2)
         store = FaultyStore(SqliteStore(tmp_path / "integrations.db"))
         queue = RecordingQueue()
-        events: list[dict[str, Any]] = []
+        events = RecordingStatusEvents()
         service = build_service(settings, store=store, cipher=LocalKeyring(tmp_path / "keyring.json"), queue=queue,
-                                status_events=events.append)
+                                status_events=events)
         api_key = service.orgs.create_org(ORG)
         canaries.add(api_key)
 
@@ -432,7 +432,7 @@ def test_use_cases_and_validator_leak_no_canary(tmp_path: Path, debug_logs: io.S
     assert any("InvalidFormatError" in e for e in errors) and any("ProviderUnavailableError" in e for e in errors)
     places = [(f"exception {i}", e.encode()) for i, e in enumerate(errors)]
     places += [(f"answer {i}", a.encode()) for i, a in enumerate(answers)]
-    places += [("logs", debug_logs.getvalue().encode()), ("status events", json.dumps(events).encode())]
+    places += [("logs", debug_logs.getvalue().encode()), ("status events", json.dumps(events.events).encode())]
     places += wire + data_files(tmp_path, "data")
     assert "Traceback" in debug_logs.getvalue(), "no traceback was logged: exc_info rendering untested"
     canaries.check_the_search()

@@ -71,7 +71,7 @@ def live(tmp_path: Path) -> Iterator[tuple[LiveService, ProviderServers]]:
 
 def test_concurrent_setups_and_rotations_leave_one_integration_and_its_credentials(live) -> None:
     service, providers = live
-    api_key = service.orgs.create_org(ORG)
+    api_key = service.create_org(ORG)
     client = service.client(api_key)
     first = providers.openai.set(openai_key(), "valid")
     assert client.post(f"/{ORG}/openai/setup?wait=true", json={"credential": first}).status_code == 200
@@ -123,7 +123,7 @@ def test_concurrent_validations_respect_the_rate_limit_exactly(tmp_path: Path) -
     with ProviderServers() as providers:
         service = LiveService(tmp_path, providers, VALIDATION_RATE_LIMIT=f"{limit}/600", LOG_LEVEL="INFO").start()
         try:
-            api_key = service.orgs.create_org(ORG)
+            api_key = service.create_org(ORG)
             key = providers.gemini.set(gemini_key(), "valid")
             # A fresh org/provider: the setup is its first attempt of the window.
             setup = service.client(api_key).post(f"/{ORG}/gemini/setup?wait=true", json={"credential": key})

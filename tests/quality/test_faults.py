@@ -35,7 +35,7 @@ from shared.container import Services
 from shared.service.credentials import ORPHAN_AGE
 from shared.service.requests import Actor
 from shared.service.validation import QUEUE_FAILED
-from tests.support.doubles import RecordingQueue
+from tests.support.doubles import RecordingQueue, RecordingStatusEvents
 from tests.support.faults import FaultyStore
 from tests.support.kms_server import KmsStandIn
 from tests.support.provider_servers import (
@@ -70,7 +70,7 @@ class World:
         values = {"data_dir": tmp_path, "validation_rate_limit": "1000/600", **settings}
         self.service: Services = build_service(
             settings_for(providers, **values), store=self.store, cipher=cipher or self.keyring, queue=self.queue,
-            status_events=lambda event: None, clock=lambda: self.now[0])
+            status_events=RecordingStatusEvents(), clock=lambda: self.now[0])
         self.actor: Actor = self.service.orgs.authenticate(self.service.orgs.create_org(ORG), ORG)
 
     def key(self, scenario: str = "valid") -> str:
@@ -152,12 +152,12 @@ def test_store_failure_in_a_replacement_never_half_writes(tmp_path: Path, provid
     before = world.rows()
     world.store.fail("commit", on_call)
     with pytest.raises(StoreError):
-        getattr(world.service, action)(world.actor, "openai", {"credential": world.key()}, wait=True)
+        getattr(world.service.setups, action)(world.actor, "openai", {"credential": world.key()}, wait=True)
     world.assert_consistent()
     if on_call == 1:
         assert world.rows() == before, "the commit failed: the previous state stays as it was"
     # And the next request works normally.
-    getattr(world.service, action)(world.actor, "openai", {"credential": world.key()}, wait=True)
+    getattr(world.service.setups, action)(world.actor, "openai", {"credential": world.key()}, wait=True)
     world.assert_consistent()
     assert world.service.integrations.get(world.actor, "openai")["status"] == "active"
 

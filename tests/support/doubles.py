@@ -51,9 +51,6 @@ class RecordingStatusEvents:
     def publish(self, event: StatusEvent | Mapping[str, Any]) -> None:
         self.events.append(status_event_payload(event))
 
-    def __call__(self, event: StatusEvent | Mapping[str, Any]) -> None:  # alias until callers use publish
-        self.publish(event)
-
     def ensure_topic(self) -> None:
         pass
 
