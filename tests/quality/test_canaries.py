@@ -33,11 +33,11 @@ from shared.adapters.cloudevents import (
 )
 from shared.adapters.local_keyring import LocalKeyring
 from shared.adapters.sqlite_store import SqliteStore
-from shared.container import build_service
 from shared.logs import JsonFormatter
 from shared.service.requests import Actor
-from tests.support.doubles import RecordingQueue, RecordingStatusEvents
+from tests.support.doubles import RecordingStatusEvents
 from tests.support.faults import FaultyStore, sqlite_failure
+from tests.support.world import build_world
 from tests.support.live_service import LiveService
 from tests.support.provider_servers import (
     ProviderServers,
@@ -45,7 +45,6 @@ from tests.support.provider_servers import (
     deepseek_key,
     gemini_key,
     openai_key,
-    settings_for,
 )
 
 pytestmark = pytest.mark.slow
@@ -325,14 +324,12 @@ def test_use_cases_and_validator_leak_no_canary(tmp_path: Path, debug_logs: io.S
     errors: list[str] = []
     answers: list[str] = []
     with ProviderServers() as providers:
-        settings = settings_for(providers, data_dir=tmp_path, validation_rate_limit="1000/600", log_level="DEBUG",
-                                provider_max_attempts=2, validator_max_deliveries=2)
         store = FaultyStore(SqliteStore(tmp_path / "integrations.db"))
-        queue = RecordingQueue()
         events = RecordingStatusEvents()
-        service = build_service(settings, store=store, cipher=LocalKeyring(tmp_path / "keyring.json"), queue=queue,
-                                status_events=events)
-        api_key = service.orgs.create_org(ORG)
+        world = build_world(providers, tmp_path, org=ORG, store=store, cipher=LocalKeyring(tmp_path / "keyring.json"),
+                            status_events=events, validation_rate_limit="1000/600", log_level="DEBUG",
+                            provider_max_attempts=2, validator_max_deliveries=2, provider_timeout_seconds=10.0)
+        service, queue, api_key = world.service, world.queue, world.api_key
         canaries.add(api_key)
 
         def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

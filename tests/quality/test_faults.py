@@ -25,24 +25,21 @@ import pytest
 
 from shared.adapters.local_keyring import LocalKeyring
 from shared.adapters.sqlite_store import SqliteStore
-from shared.container import build_service
 from shared.domain.errors import (
     EncryptionError,
     ProviderUnavailableError,
     StoreError,
 )
-from shared.container import Services
 from shared.service.credentials import ORPHAN_AGE
-from shared.service.requests import Actor
 from shared.service.validation import QUEUE_FAILED
-from tests.support.doubles import RecordingQueue, RecordingStatusEvents
+from tests.support.doubles import RecordingStatusEvents
 from tests.support.faults import FaultyStore
 from tests.support.kms_server import KmsStandIn
+from tests.support.world import build_world
 from tests.support.provider_servers import (
     ProviderServers,
     gemini_key,
     openai_key,
-    settings_for,
 )
 
 ORG = "fault_org"
@@ -60,18 +57,18 @@ def providers() -> Iterator[ProviderServers]:
 
 
 class World:
+    """The support World (tests/support/world.py) on a FaultyStore over SQLite, and what these
+    tests read of the file itself."""
+
     def __init__(self, tmp_path: Path, providers: ProviderServers, cipher: Any = None, **settings: Any) -> None:
         self.tmp_path = tmp_path
         self.providers = providers
-        self.now = [datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)]
         self.store = FaultyStore(SqliteStore(tmp_path / "integrations.db"))
-        self.queue = RecordingQueue()
-        self.keyring = LocalKeyring(tmp_path / "keyring.json")
-        values = {"data_dir": tmp_path, "validation_rate_limit": "1000/600", **settings}
-        self.service: Services = build_service(
-            settings_for(providers, **values), store=self.store, cipher=cipher or self.keyring, queue=self.queue,
-            status_events=RecordingStatusEvents(), clock=lambda: self.now[0])
-        self.actor: Actor = self.service.orgs.authenticate(self.service.orgs.create_org(ORG), ORG)
+        world = build_world(providers, tmp_path, org=ORG, store=self.store,
+                            cipher=cipher or LocalKeyring(tmp_path / "keyring.json"),
+                            status_events=RecordingStatusEvents(), validation_rate_limit="1000/600", **settings)
+        world.clock.set(datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc))
+        self.clock, self.queue, self.service, self.actor = world.clock, world.queue, world.service, world.actor
 
     def key(self, scenario: str = "valid") -> str:
         return self.providers.openai.set(openai_key(), scenario)
@@ -268,6 +265,6 @@ def test_an_orphan_is_collected_once_older_than_the_orphan_age(tmp_path: Path, p
 
     world.service.setups.setup(world.actor, "openai", {"credential": world.key()}, wait=True)
     assert stray.credential_id in {row[0] for row in world.rows()[1]}, "too young: could be a write in flight"
-    world.now[0] += ORPHAN_AGE + timedelta(seconds=1)
+    world.clock.set(world.clock() + ORPHAN_AGE + timedelta(seconds=1))
     world.service.setups.setup(world.actor, "openai", {"credential": world.key()}, wait=True)
     world.assert_consistent()
