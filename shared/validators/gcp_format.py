@@ -12,7 +12,6 @@ per Credential object (`private_key_of`).
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -130,7 +129,3 @@ def check_service_account(credential: Credential, config: dict[str, Any], settin
     if table is not None and (not isinstance(table, str) or not BILLING_TABLE.fullmatch(table)):
         raise BadRequestError("Field 'config.billing_export_table' is invalid")
     return info
-
-
-def canonical(info: dict[str, Any]) -> str:
-    return json.dumps(info, sort_keys=True, separators=(",", ":"))
