@@ -133,8 +133,8 @@ class Dataset:
             log.info("bigquery concurrent update, retrying",
                      extra={"attempt": runs, "max_attempts": self._max_attempts, "error": type(exc).__name__})
 
-        # Full jitter: the n-th wait is drawn from [0, 2 * backoff * 2**(n-1)], at most
-        # MAX_BACKOFF_SECONDS: on average backoff * 2**(n-1), racing writers spread apart.
+        # api_core's full jitter: the n-th wait is uniform in [0, min(2 * backoff * 2**(n-1),
+        # MAX_BACKOFF_SECONDS)], on average backoff * 2**(n-1) below the cap; racers spread apart.
         retry = Retry(predicate=retryable, initial=2 * self._backoff, maximum=MAX_BACKOFF_SECONDS, multiplier=2.0,
                       timeout=None, on_error=retrying)
         try:
@@ -149,13 +149,13 @@ class Dataset:
     def query(self, sql: str, params: list[Any]) -> tuple[list[Any], int]:
         """One query job with parameters: (rows, DML affected rows or 0)."""
 
-        def job() -> tuple[list[Any], int]:
+        def run_job() -> tuple[list[Any], int]:
             config = self.bq.QueryJobConfig(query_parameters=params, use_legacy_sql=False)
             job = self.client.query(sql, job_config=config)
             found = list(job.result())
             return found, int(job.num_dml_affected_rows or 0)
 
-        return self.run(job)
+        return self.run(run_job)
 
     def close(self) -> None:
         self.client.close()
