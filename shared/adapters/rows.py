@@ -55,15 +55,28 @@ def column_types(table: str) -> dict[str, str]:
     return {c.name: c.type for c in columns(table)}
 
 
+@cache
+def timestamp_columns(table: str) -> tuple[str, ...]:
+    return tuple(c.name for c in columns(table) if c.type == "TIMESTAMP")
+
+
+def forget_schemas() -> None:
+    """Read the schema files again on next use (tests that change them)."""
+    for cached in (columns, column_types, timestamp_columns):
+        cached.cache_clear()
+
+
 def ms(value: datetime | None) -> datetime | None:
     """UTC, to the millisecond (naive values are taken as UTC)."""
     value = utc(value)
-    return None if value is None else value.replace(microsecond=value.microsecond // 1000 * 1000)
+    if value is None or value.microsecond % 1000 == 0:
+        return value
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 def utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
+    if value is None or value.tzinfo is timezone.utc:
+        return value
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
@@ -100,9 +113,7 @@ def org_of(row: Mapping[str, Any]) -> Org:
 
 def integration_row(item: Integration, revision: int) -> dict[str, Any]:
     """The integration as stored at `revision` (the store decides the revision, never the caller)."""
-    cred, rot = item.credential, item.rotation
-    if rot is not None:
-        rot = rot.model_copy(update={"created_at": ms(rot.created_at)})
+    cred, rot = item.credential, _cut(item.rotation)
     return _row("org_integrations", {
         "org_slug": item.org, "provider": item.provider, "category": item.category, "name": item.name,
         "status": Status(item.status).value, "status_code": item.status_code, "status_message": item.status_message,
@@ -126,7 +137,7 @@ def integration_of(row: Mapping[str, Any]) -> Integration:
                                    fingerprint=row["fingerprint"], hint=row["hint"],
                                    created_at=utc(row["credential_created_at"]))
     rotation = Rotation.model_validate_json(row["rotation"]) if row["rotation"] else None
-    if rotation is not None:
+    if rotation is not None and rotation.created_at.utcoffset():
         rotation = rotation.model_copy(update={"created_at": utc(rotation.created_at)})
     return Integration(
         org=row["org_slug"], provider=row["provider"], category=row["category"], name=row["name"],
@@ -139,8 +150,21 @@ def integration_of(row: Mapping[str, Any]) -> Integration:
 
 
 def stored_integration(item: Integration, revision: int) -> Integration:
-    """What a read returns once `item` is stored at `revision`: the stores answer a write with it."""
-    return integration_of(integration_row(item, revision))
+    """`item` as a read returns it once stored at `revision` (timestamps cut as stored): the
+    stores answer a write with it (cheaper than reading the row back)."""
+    return item.model_copy(update={
+        "created_at": ms(item.created_at), "updated_at": ms(item.updated_at),
+        "last_validated_at": ms(item.last_validated_at),
+        "credential": _cut(item.credential), "rotation": _cut(item.rotation), "revision": revision,
+    })
+
+
+def _cut(part: Any) -> Any:
+    """A credential reference or rotation with its timestamp as stored (itself when already so)."""
+    if part is None:
+        return None
+    at = ms(part.created_at)
+    return part if at is part.created_at else part.model_copy(update={"created_at": at})
 
 
 # -- credentials --------------------------------------------------------------------------

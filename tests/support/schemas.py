@@ -19,8 +19,6 @@ def schema_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     copy = tmp_path / "schemas"
     shutil.copytree(REPO / "configs" / "schemas", copy)
     monkeypatch.setattr(rows, "SCHEMA_DIR", copy)
-    rows.columns.cache_clear()
-    rows.column_types.cache_clear()
+    rows.forget_schemas()
     yield copy
-    rows.columns.cache_clear()
-    rows.column_types.cache_clear()
+    rows.forget_schemas()

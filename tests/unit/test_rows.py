@@ -112,3 +112,13 @@ def test_status_is_stored_by_value_and_bytes_stay_bytes():
     assert row["status"] == "active"
     record = rows.credential_of({**rows.credential_row(make_record()), "ciphertext": bytearray(b"\x00sealed\xff")})
     assert type(record.ciphertext) is bytes and record.ciphertext == b"\x00sealed\xff"
+
+
+def test_what_a_write_answers_is_what_a_read_of_its_row_gives():
+    cut = T0 + timedelta(microseconds=999)
+    item = full_integration().model_copy(update={"updated_at": cut.astimezone(CEST), "last_validated_at": None})
+    item = item.model_copy(update={"rotation": item.rotation.model_copy(update={"created_at": cut}),
+                                   "credential": item.credential.model_copy(update={"created_at": cut})})
+    stored = rows.stored_integration(item, revision=5)
+    assert stored == rows.integration_of(rows.integration_row(item, revision=5))
+    assert (stored.updated_at, stored.rotation.created_at, stored.credential.created_at, stored.revision) == (T0, T0, T0, 5)

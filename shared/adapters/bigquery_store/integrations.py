@@ -53,7 +53,7 @@ def insert(ds: Dataset, item: Integration) -> Integration:
     # A claim's revision is negative: every reader and every CAS (revision = @expected >= 1) skips it.
     insert_once(ds, TABLE, row, KEY, column="revision", claim=-random.randint(1, 2**62),
                 is_confirmed=INTEGRATION_CONFIRMED, what="Integration")
-    return rows.integration_of(row)
+    return rows.stored_integration(item, revision=1)
 
 
 def update(ds: Dataset, item: Integration, expected_revision: int) -> Integration:
@@ -66,7 +66,7 @@ def update(ds: Dataset, item: Integration, expected_revision: int) -> Integratio
     )
     if affected == 0:
         raise ConflictError("Integration changed since it was read")
-    return rows.integration_of(row)
+    return rows.stored_integration(item, revision=expected_revision + 1)
 
 
 def delete(ds: Dataset, org: str, provider: str, expected_revision: int) -> None:

@@ -63,8 +63,11 @@ def dt(value: str | None) -> datetime | None:
 
 def decoded(table: str, row: sqlite3.Row) -> dict[str, Any]:
     """A row of `table` with its timestamps back to datetimes, for the rows module."""
-    types = rows.column_types(table)
-    return {name: dt(row[name]) if types.get(name) == "TIMESTAMP" else row[name] for name in row.keys()}
+    values = dict(zip(row.keys(), row))
+    for name in rows.timestamp_columns(table):
+        if values.get(name) is not None:
+            values[name] = datetime.fromisoformat(values[name])
+    return values
 
 
 class MissingStoreError(StoreError):

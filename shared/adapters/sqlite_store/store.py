@@ -121,7 +121,7 @@ class SqliteStore:
             )
             if cur.rowcount != 1:
                 raise ConflictError("Integration changed since it was read")
-        return rows.integration_of(row)
+        return rows.stored_integration(item, revision)
 
     @staticmethod
     def _delete_integration(conn: sqlite3.Connection, org: str, provider: str, expected_revision: int) -> None:
