@@ -85,9 +85,9 @@ def _json(value: Any) -> str:
 
 
 def _row(table: str, values: dict[str, Any]) -> dict[str, Any]:
-    names = tuple(column_types(table))
-    if set(values) != set(names):
-        missing, extra = sorted(set(names) - set(values)), sorted(set(values) - set(names))
+    names = column_types(table).keys()
+    if values.keys() != names:
+        missing, extra = sorted(names - values.keys()), sorted(values.keys() - names)
         raise RuntimeError(f"{table}: the row mapping and configs/schemas/{table}.json differ "
                            f"(unmapped columns {missing}, columns not in the schema {extra})")
     return {name: values[name] for name in names}
