@@ -1,0 +1,45 @@
+"""Orgs and their API key hashes (`org_api_keys`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ...domain.models import Org
+from .. import rows
+from .claims import ORG_CONFIRMED, claim_text, insert_once
+from .dataset import Dataset
+
+TABLE = "org_api_keys"
+
+
+def create(ds: Dataset, org: Org) -> None:
+    insert_once(ds, TABLE, rows.org_row(org), ("org_slug",), column="api_key_id", claim=claim_text(),
+                is_confirmed=ORG_CONFIRMED, what="Organization")
+
+
+def get(ds: Dataset, slug: str) -> Org | None:
+    found, _ = ds.query(
+        f"SELECT * FROM {ds.table(TABLE)} WHERE org_slug = @org AND {ORG_CONFIRMED} ORDER BY created_at LIMIT 1",
+        [ds.param("org", "STRING", slug)],
+    )
+    return rows.org_of(found[0]) if found else None
+
+
+def find_by_key_hash(ds: Dataset, key_hash: str) -> Org | None:
+    found, _ = ds.query(
+        f"SELECT * FROM {ds.table(TABLE)} WHERE api_key_hash = @hash AND {ORG_CONFIRMED} "
+        "ORDER BY created_at LIMIT 1",
+        [ds.param("hash", "STRING", key_hash)],
+    )
+    return rows.org_of(found[0]) if found else None
+
+
+def replace_key(ds: Dataset, slug: str, api_key_id: str, api_key_hash: str, issued_at: datetime) -> bool:
+    # Confirmed rows only: a claim of a concurrent create stays a claim (see claims.py).
+    _, affected = ds.query(
+        f"UPDATE {ds.table(TABLE)} SET api_key_id = @key_id, api_key_hash = @key_hash, "
+        f"created_at = @issued_at WHERE org_slug = @org AND {ORG_CONFIRMED}",
+        [ds.param("org", "STRING", slug), ds.param("key_id", "STRING", api_key_id),
+         ds.param("key_hash", "STRING", api_key_hash), ds.param("issued_at", "TIMESTAMP", rows.ms(issued_at))],
+    )
+    return affected > 0

@@ -1,0 +1,36 @@
+"""shared/adapters/bigquery_store/schema.py on bqemulator: init_store is idempotent and
+creates the tables the schema files describe, clustered."""
+
+from __future__ import annotations
+
+import json
+
+from shared.adapters.bigquery_store import CLUSTERING, SCHEMA_DIR, TABLES, BigQueryStore
+from tests.contract.test_store_contract import make_org
+from tests.support.bigquery_jobs import bq_store  # noqa: F401 (fixture)
+from tests.support.bqemulator import PROJECT, bq_emulator  # noqa: F401 (fixture)
+
+
+def test_init_store_is_idempotent_and_keeps_rows(bq_store: BigQueryStore):
+    bq_store.create_org(make_org("acme"))
+    bq_store.init_store()
+    bq_store.init_store()
+    assert bq_store.get_org("acme") is not None
+    tables = {t.table_id for t in bq_store.client.list_tables(f"{PROJECT}.{bq_store.dataset}")}
+    assert tables == set(TABLES)
+
+
+def test_tables_match_the_schema_files_and_are_clustered(bq_store: BigQueryStore):
+    assert sorted(p.stem for p in SCHEMA_DIR.glob("*.json")) == sorted(TABLES)
+    for name in TABLES:
+        table = bq_store.client.get_table(f"{PROJECT}.{bq_store.dataset}.{name}")
+        expected = json.loads((SCHEMA_DIR / f"{name}.json").read_text())
+        legacy = {"INT64": "INTEGER"}  # the API may answer with the legacy type names
+        assert [(f.name, legacy.get(f.field_type, f.field_type), f.mode) for f in table.schema] == [
+            (c["name"], legacy.get(c["type"], c["type"]), c["mode"]) for c in expected
+        ]
+        assert table.clustering_fields == CLUSTERING[name]
+        columns = {c["name"] for c in expected}
+        if {"org_slug", "provider"} <= columns:
+            assert table.clustering_fields == ["org_slug", "provider"]
+    assert CLUSTERING["org_api_keys"] == ["api_key_hash"]
