@@ -22,8 +22,9 @@ def ff_command(name: str, port: int) -> list[str]:
     return command
 
 
-def cold_start_once(procs: Processes, name: str, env: dict[str, str], api_key: str, rss_requests: int,
-                    workdir: Path) -> tuple[float, float, int]:
+def cold_start_once(
+    procs: Processes, name: str, env: dict[str, str], api_key: str, rss_requests: int, workdir: Path
+) -> tuple[float, float, int]:
     """(seconds to the first answer, peak RSS MiB after a few more requests, first status)."""
     port = free_port()
     stderr_path = workdir / f"{name}.stderr"
@@ -71,5 +72,12 @@ def bench_cold_start(procs: Processes, profile: Profile, workdir: Path) -> dict[
             rss[name].append(peak)
             statuses[name] = status
         progress(f"cold start: run {run + 1}/{profile.cold_runs}")
-    return {n: {"cold_start_s": statistics.median(times[n]), "cold_start_runs": times[n],
-                "peak_rss_mib": max(rss[n]), "first_status": statuses[n]} for n in names}
+    return {
+        n: {
+            "cold_start_s": statistics.median(times[n]),
+            "cold_start_runs": times[n],
+            "peak_rss_mib": max(rss[n]),
+            "first_status": statuses[n],
+        }
+        for n in names
+    }

@@ -25,8 +25,13 @@ def path_for(name: str, org: str, provider: str = "openai") -> str:
 
 
 def cloudevent_request(body: dict[str, Any]) -> Req:
-    headers = {"ce-specversion": "1.0", "ce-id": "bench-1", "ce-source": "//pubsub.googleapis.com/bench",
-               "ce-type": "google.cloud.pubsub.topic.v1.messagePublished", "Content-Type": "application/json"}
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-id": "bench-1",
+        "ce-source": "//pubsub.googleapis.com/bench",
+        "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
+        "Content-Type": "application/json",
+    }
     return Req("POST", "/", json.dumps(body).encode(), headers)
 
 
@@ -45,8 +50,11 @@ def authenticated_request(name: str, api_key: str) -> Req:
     """A request doing real work (auth, store read, format check) without a provider call."""
     if name in (HELLO, VALIDATOR):
         return first_request(name)
-    bodies = {"setup_integration": {"credential": "not-a-key"}, "rotate_credential": {"credential": "not-a-key"},
-              "update_integration": {"name": "bench"}}
+    bodies = {
+        "setup_integration": {"credential": "not-a-key"},
+        "rotate_credential": {"credential": "not-a-key"},
+        "update_integration": {"name": "bench"},
+    }
     method, _, takes_body = ROUTES[name]
     body = json.dumps(bodies.get(name, {})).encode() if takes_body else None
     headers = {"X-API-Key": api_key, **({"Content-Type": "application/json"} if body else {})}

@@ -58,11 +58,26 @@ def parse_importtime(stderr: str) -> dict[str, float]:
 def import_probe_once(name: str, env: dict[str, str]) -> dict[str, Any]:
     request = first_request(name)
     source = HELLO_SOURCE if name == HELLO else ROOT / "functions" / name / "main.py"
-    spec = {"name": name, "source": str(source), "signature": "cloudevent" if name == VALIDATOR else "http",
-            "path": request.path, "method": request.method, "body": (request.body or b"").decode(),
-            "headers": request.headers, "forbidden": FORBIDDEN_PREFIXES, "allowed": ALLOWED_PREFIXES}
-    done = subprocess.run([sys.executable, "-X", "importtime", "-c", IMPORT_PROBE, json.dumps(spec)], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=120, start_new_session=True)
+    spec = {
+        "name": name,
+        "source": str(source),
+        "signature": "cloudevent" if name == VALIDATOR else "http",
+        "path": request.path,
+        "method": request.method,
+        "body": (request.body or b"").decode(),
+        "headers": request.headers,
+        "forbidden": FORBIDDEN_PREFIXES,
+        "allowed": ALLOWED_PREFIXES,
+    }
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", IMPORT_PROBE, json.dumps(spec)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        start_new_session=True,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"import probe for {name} failed: {done.stderr[-2000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -82,7 +97,10 @@ def bench_imports(profile: Profile, workdir: Path) -> dict[str, dict[str, Any]]:
     out = {}
     for name, results in runs.items():
         forbidden = sorted({m for r in results for m in r["forbidden"]})
-        out[name] = {"import_load_ms": statistics.median(r["load"] for r in results),
-                     "import_total_ms": statistics.median(r["load"] + r["serve"] for r in results),
-                     "probe_status": results[-1]["status"], "google_cloud_modules": forbidden}
+        out[name] = {
+            "import_load_ms": statistics.median(r["load"] for r in results),
+            "import_total_ms": statistics.median(r["load"] + r["serve"] for r in results),
+            "probe_status": results[-1]["status"],
+            "google_cloud_modules": forbidden,
+        }
     return out

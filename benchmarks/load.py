@@ -40,8 +40,9 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[rank]
 
 
-def run_load(port: int, make_request: Callable[[int, int], Req], total: int, concurrency: int,
-             expected: tuple[int, ...]) -> LoadResult:
+def run_load(
+    port: int, make_request: Callable[[int, int], Req], total: int, concurrency: int, expected: tuple[int, ...]
+) -> LoadResult:
     """`total` requests over `concurrency` keep-alive connections; make_request(worker, i) builds each."""
     counter = iter(range(total))
     lock = threading.Lock()

@@ -23,8 +23,15 @@ class Processes:
     def start(self, args: list[str], env: dict[str, str], stderr_path: Path | None = None) -> subprocess.Popen[bytes]:
         stderr = stderr_path.open("wb") if stderr_path else subprocess.DEVNULL
         try:
-            proc = subprocess.Popen(args, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=stderr, start_new_session=True)
+            proc = subprocess.Popen(
+                args,
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                start_new_session=True,
+            )
         finally:
             if stderr_path:
                 stderr.close()  # the child holds its own copy
@@ -91,11 +98,14 @@ def group_peak_rss_mib(leader: int) -> float:
 
 def create_orgs(env: dict[str, str], slugs: list[str]) -> list[str]:
     """Org API keys, made by the project's own service in one subprocess (the CLI makes one per call)."""
-    code = ("import json, sys\nfrom shared.container import get_service\n"
-            "service = get_service()\nservice.store.init_store()\n"
-            "print(json.dumps([service.orgs.create_org(s) for s in sys.argv[1:]]))\n")
-    done = subprocess.run([sys.executable, "-c", code, *slugs], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
+    code = (
+        "import json, sys\nfrom shared.container import get_service\n"
+        "service = get_service()\nservice.store.init_store()\n"
+        "print(json.dumps([service.orgs.create_org(s) for s in sys.argv[1:]]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, *slugs], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     if done.returncode != 0:
         raise RuntimeError(f"creating orgs failed: {done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])

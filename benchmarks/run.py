@@ -63,8 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _raise_interrupt)
     procs = Processes()
     started = time.monotonic()
-    print(f"Benchmarks ({'quick' if args.quick else 'full'}) on {os.cpu_count()} CPUs, Python "
-          f"{sys.version.split()[0]}; each figure against a bare functions-framework hello function.", flush=True)
+    print(
+        f"Benchmarks ({'quick' if args.quick else 'full'}) on {os.cpu_count()} CPUs, Python "
+        f"{sys.version.split()[0]}; each figure against a bare functions-framework hello function.",
+        flush=True,
+    )
     try:
         with tempfile.TemporaryDirectory(prefix="integrations-bench-") as tmp:
             workdir = Path(tmp)
@@ -78,11 +81,23 @@ def main(argv: list[str] | None = None) -> int:
         procs.stop_all()
 
     checks = report(cold, imports, warm)
-    print(f"\n{time.monotonic() - started:.0f} s; reproduce with: .venv/bin/python benchmarks/run.py"
-          f"{' --quick' if args.quick else ''}")
+    print(
+        f"\n{time.monotonic() - started:.0f} s; reproduce with: .venv/bin/python benchmarks/run.py"
+        f"{' --quick' if args.quick else ''}"
+    )
     if args.json:
-        args.json.write_text(json.dumps({"profile": "quick" if args.quick else "full", "cold_start_and_rss": cold,
-                                         "imports": imports, "warm": warm, "targets": checks}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "profile": "quick" if args.quick else "full",
+                    "cold_start_and_rss": cold,
+                    "imports": imports,
+                    "warm": warm,
+                    "targets": checks,
+                },
+                indent=2,
+            )
+        )
     return 1 if args.strict and not all(checks.values()) else 0
 
 

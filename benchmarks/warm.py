@@ -39,8 +39,9 @@ def bench_warm(procs: Processes, profile: Profile, workdir: Path) -> dict[str, A
     with ProviderServers() as providers:
         data_dir = workdir / "warm-data"
         port = free_port()
-        env = service_env(data_dir, port, providers, LOG_LEVEL="INFO", VALIDATION_RATE_LIMIT="1000000/1",
-                          PYTHONPATH=str(ROOT))
+        env = service_env(
+            data_dir, port, providers, LOG_LEVEL="INFO", VALIDATION_RATE_LIMIT="1000000/1", PYTHONPATH=str(ROOT)
+        )
         env = {k: v for k, v in env.items() if k not in ("BIGQUERY_EMULATOR_HOST",)}
         slugs = [f"bench_{i}" for i in range(max(concurrencies))]
         keys = create_orgs(env, slugs)
@@ -55,9 +56,15 @@ def bench_warm(procs: Processes, profile: Profile, workdir: Path) -> dict[str, A
 
             auth = {"X-API-Key": keys[0]}
             first_key = providers.openai.set(openai_key(), "valid")
-            status = send_once(port, Req("POST", path_for("setup_integration", slugs[0]) + "?wait=true",
-                                         json.dumps({"credential": first_key}).encode(),
-                                         {**auth, "Content-Type": "application/json"}))
+            status = send_once(
+                port,
+                Req(
+                    "POST",
+                    path_for("setup_integration", slugs[0]) + "?wait=true",
+                    json.dumps({"credential": first_key}).encode(),
+                    {**auth, "Content-Type": "application/json"},
+                ),
+            )
             if status != 200:
                 raise RuntimeError(f"warm-up setup answered {status}")
 
@@ -78,13 +85,19 @@ def bench_warm(procs: Processes, profile: Profile, workdir: Path) -> dict[str, A
 
             for concurrency in concurrencies:
                 # The full path: a new key every time (the same key again is a no-op), one org per worker.
-                fresh = [[providers.openai.set(openai_key(), "valid") for _ in range(profile.setup_requests)]
-                         for _ in range(concurrency)]
+                fresh = [
+                    [providers.openai.set(openai_key(), "valid") for _ in range(profile.setup_requests)]
+                    for _ in range(concurrency)
+                ]
 
                 def make_setup(worker: int, i: int, fresh: list[list[str]] = fresh) -> Req:
                     body = json.dumps({"credential": fresh[worker][i]}).encode()
-                    return Req("POST", path_for("setup_integration", slugs[worker]), body,
-                               {"X-API-Key": keys[worker], "Content-Type": "application/json"})
+                    return Req(
+                        "POST",
+                        path_for("setup_integration", slugs[worker]),
+                        body,
+                        {"X-API-Key": keys[worker], "Content-Type": "application/json"},
+                    )
 
                 results["setup"][concurrency] = run_load(port, make_setup, profile.setup_requests, concurrency, (202,))
                 progress(f"warm latency: setup at concurrency {concurrency}")
@@ -97,8 +110,11 @@ def bench_warm(procs: Processes, profile: Profile, workdir: Path) -> dict[str, A
     for label, by_concurrency in results.items():
         for concurrency, result in by_concurrency.items():
             table[f"{label}@{concurrency}"] = {
-                "p50_ms": result.p50_ms, "p99_ms": result.p99_ms, "requests": len(result.latencies),
-                "errors": result.errors, "statuses": {str(k): v for k, v in sorted(result.statuses.items())},
+                "p50_ms": result.p50_ms,
+                "p99_ms": result.p99_ms,
+                "requests": len(result.latencies),
+                "errors": result.errors,
+                "statuses": {str(k): v for k, v in sorted(result.statuses.items())},
                 "throughput_rps": result.throughput,
             }
     return table

@@ -1,15 +1,15 @@
 """The operator's command line.
 
-    python -m shared.cli serve            every function on one port (PORT, default 8080, 127.0.0.1)
-    python -m shared.cli create-org SLUG  create an org; its API key is printed alone on the last line
-    python -m shared.cli rotate-key SLUG  replace an org's API key (the old one is refused at once)
-    python -m shared.cli revoke-key SLUG  revoke an org's API key: no key works until rotate-key
-    python -m shared.cli init-store       create dataset and tables (idempotent; sqlite does it by itself)
-    python -m shared.cli revalidate       queue a revalidation of every active integration, then return
-    python -m shared.cli keyring rotate   local keyring only: add a key version and make it primary
-    python -m shared.cli rewrap           re-encrypt every credential under the primary key version
-                                          (--legacy-binding: once after upgrading, see shared/service/rewrap.py);
-                                          one that cannot be is skipped, reported, and the exit code is 1
+python -m shared.cli serve            every function on one port (PORT, default 8080, 127.0.0.1)
+python -m shared.cli create-org SLUG  create an org; its API key is printed alone on the last line
+python -m shared.cli rotate-key SLUG  replace an org's API key (the old one is refused at once)
+python -m shared.cli revoke-key SLUG  revoke an org's API key: no key works until rotate-key
+python -m shared.cli init-store       create dataset and tables (idempotent; sqlite does it by itself)
+python -m shared.cli revalidate       queue a revalidation of every active integration, then return
+python -m shared.cli keyring rotate   local keyring only: add a key version and make it primary
+python -m shared.cli rewrap           re-encrypt every credential under the primary key version
+                                      (--legacy-binding: once after upgrading, see shared/service/rewrap.py);
+                                      one that cannot be is skipped, reported, and the exit code is 1
 """
 
 from __future__ import annotations
@@ -63,11 +63,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     def ready() -> None:
         # After the socket is bound: re-queued validations are delivered to this very server.
         recovery.append(start_recovery(service, stuck_after(settings).total_seconds()))
-        print(f"Integrations API on http://{settings.host}:{settings.port}/api/v1/integrations "
-              f"(store={settings.store_backend}, kms={settings.kms_backend}, queue={settings.queue_backend})",
-              file=sys.stderr, flush=True)
-        print("Create an org and its API key with: python -m shared.cli create-org <org_slug>",
-              file=sys.stderr, flush=True)
+        print(
+            f"Integrations API on http://{settings.host}:{settings.port}/api/v1/integrations "
+            f"(store={settings.store_backend}, kms={settings.kms_backend}, queue={settings.queue_backend})",
+            file=sys.stderr,
+            flush=True,
+        )
+        print(
+            "Create an org and its API key with: python -m shared.cli create-org <org_slug>",
+            file=sys.stderr,
+            flush=True,
+        )
 
     try:
         serve(settings.host, settings.port, on_ready=ready, validator_token_value=token)
@@ -159,8 +165,11 @@ def cmd_rewrap(args: argparse.Namespace) -> int:
     report = get_service().rewrap.run(batch_size=args.batch_size, legacy_binding=args.legacy_binding)
     print(json.dumps(report, sort_keys=True))
     if report["failed"]:
-        print(f"error: {len(report['failed'])} credential(s) could not be rewrapped and were skipped; "
-              "each is listed under \"failed\" (org, provider, credential_id, reason)", file=sys.stderr)
+        print(
+            f"error: {len(report['failed'])} credential(s) could not be rewrapped and were skipped; "
+            'each is listed under "failed" (org, provider, credential_id, reason)',
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -187,9 +196,12 @@ def main(argv: list[str] | None = None) -> int:
     ksub.add_parser("rotate", help="add a key version and make it primary").set_defaults(fn=cmd_keyring_rotate)
     rewrap = sub.add_parser("rewrap", help="re-encrypt every credential under the primary key version")
     rewrap.add_argument("--batch-size", type=int, default=100)
-    rewrap.add_argument("--legacy-binding", action="store_true",
-                        help="also re-seal credentials sealed before ciphertexts were bound to their credential id "
-                             "(run once after upgrading; decrypts every credential)")
+    rewrap.add_argument(
+        "--legacy-binding",
+        action="store_true",
+        help="also re-seal credentials sealed before ciphertexts were bound to their credential id "
+        "(run once after upgrading; decrypts every credential)",
+    )
     rewrap.set_defaults(fn=cmd_rewrap)
     args = parser.parse_args(argv)
     from pydantic import ValidationError

@@ -69,9 +69,13 @@ def build_queue(settings: Settings):
     # a timeout above the validator's worst case so a slow validation is not delivered twice.
     from .validator_token import FILE_NAME
 
-    return LocalQueue(settings.local_validator_url, max_attempts=settings.validator_max_deliveries,
-                      backoff=min(settings.provider_backoff_seconds * 2, 2.0) or 0.1, timeout=60,
-                      token_file=settings.data_dir / FILE_NAME)
+    return LocalQueue(
+        settings.local_validator_url,
+        max_attempts=settings.validator_max_deliveries,
+        backoff=min(settings.provider_backoff_seconds * 2, 2.0) or 0.1,
+        timeout=60,
+        token_file=settings.data_dir / FILE_NAME,
+    )
 
 
 def build_status_events(settings: Settings) -> StatusEvents:
@@ -144,10 +148,18 @@ class Services:
     settings: Settings
 
 
-def build_service(settings: Settings, *, registry: Registry | None = None, transport: Any = None,
-                  store: Any = None, cipher: Any = None, queue: Any = None, status_events: Any = None,
-                  validators: Callable[[str], Any] | None = None,
-                  clock: Callable[[], datetime] = utcnow) -> Services:
+def build_service(
+    settings: Settings,
+    *,
+    registry: Registry | None = None,
+    transport: Any = None,
+    store: Any = None,
+    cipher: Any = None,
+    queue: Any = None,
+    status_events: Any = None,
+    validators: Callable[[str], Any] | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> Services:
     """Compose the use cases; adapters not given are built from settings (the cipher, queue and
     status events on first use, so a read never pays for them)."""
     store = store or build_store(settings)
@@ -172,7 +184,12 @@ def build_service(settings: Settings, *, registry: Registry | None = None, trans
         messages=Messages(validation, revalidation),
         pipelines=PipelineAccess(registry, credentials, writes, audit),
         rewrap=Rewrap(store, cipher),
-        registry=registry, store=store, cipher=cipher, queue=queue, status_events=status_events, settings=settings,
+        registry=registry,
+        store=store,
+        cipher=cipher,
+        queue=queue,
+        status_events=status_events,
+        settings=settings,
     )
 
 

@@ -217,9 +217,13 @@ class GuardedRequestHandler(WSGIRequestHandler):
         if self.request_version not in ("HTTP/1.0", "HTTP/1.1"):
             self.request_version = "HTTP/1.1"  # unparsed request: still answer with a status line
         self.send_response(error.status)
-        for header, value in (("Content-Type", "application/json"), ("Content-Length", str(len(body))),
-                              ("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff"),
-                              ("Connection", "close")):
+        for header, value in (
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Connection", "close"),
+        ):
             self.send_header(header, value)
         self.end_headers()
         if self.command != "HEAD":

@@ -47,7 +47,9 @@ class JsonFormatter(logging.Formatter):
         context = dict(_context.get())
         trace = context.pop("trace", None)
         if trace:
-            entry["logging.googleapis.com/trace"] = f"projects/{self._project}/traces/{trace}" if self._project else trace
+            entry["logging.googleapis.com/trace"] = (
+                f"projects/{self._project}/traces/{trace}" if self._project else trace
+            )
         entry.update(context)
         extras = {k: v for k, v in record.__dict__.items() if k not in _STANDARD and k != "fields"}
         fields = getattr(record, "fields", None)

@@ -84,6 +84,7 @@ class Store(Protocol):
         """Integrations (never disabled ones) whose credential or staged rotation is still
         pending or validating, last updated before `updated_before`: validations lost in a crash."""
         ...
+
     def insert_integration(self, item: Integration) -> Integration: ...
     def update_integration(self, item: Integration, expected_revision: int) -> Integration: ...
     def delete_integration(self, org: str, provider: str, expected_revision: int) -> None: ...
@@ -93,25 +94,30 @@ class Store(Protocol):
     def delete_credential(self, org: str, provider: str, credential_id: str) -> bool:
         """Destroy one ciphertext; True when a row was deleted."""
         ...
+
     def delete_credentials(
         self, org: str, provider: str, keep: frozenset[str] = frozenset(), created_before: datetime | None = None
     ) -> int:
         """Destroy every ciphertext of org/provider whose id is not in `keep` (and, when given,
         created before `created_before`: orphans of a crashed write, never a concurrent one's); return how many."""
         ...
+
     def list_credentials(self, after: tuple[str, str, str] | None, limit: int) -> list[CredentialRecord]:
         """Every stored credential, ordered by (org, provider, credential_id), after `after`."""
         ...
+
     def replace_ciphertext(self, record: CredentialRecord, old_ciphertext: bytes) -> bool:
         """Swap a ciphertext (rewrap) only if it is still `old_ciphertext`; True when swapped."""
         ...
+
     def delete_orphan_credentials(self, created_before: datetime) -> int:
         """Destroy every ciphertext no integration references (as its credential or its staged
         rotation) that was created before `created_before`; return how many."""
         ...
 
-    def try_record_attempt(self, org: str, provider: str, now: datetime, window_seconds: int,
-                           limit: int) -> Attempt: ...
+    def try_record_attempt(
+        self, org: str, provider: str, now: datetime, window_seconds: int, limit: int
+    ) -> Attempt: ...
 
     def append_event(self, event: Event) -> None: ...
     def list_events(
@@ -194,8 +200,14 @@ class StatusEvent:
 
     def payload(self) -> dict[str, Any]:
         """The published form, the same on every adapter."""
-        return {"org": self.org, "provider": self.provider, "from": Status(self.from_status).value,
-                "to": Status(self.to_status).value, "message": self.message, "at": self.at.isoformat()}
+        return {
+            "org": self.org,
+            "provider": self.provider,
+            "from": Status(self.from_status).value,
+            "to": Status(self.to_status).value,
+            "message": self.message,
+            "at": self.at.isoformat(),
+        }
 
 
 def status_event_payload(event: StatusEvent | Mapping[str, Any]) -> dict[str, Any]:

@@ -92,11 +92,16 @@ class Provider:
             except ValidationError as exc:
                 first = exc.errors()[0]
                 if first["type"] == "extra_forbidden":  # never named: the key is request input
-                    raise BadRequestError("Unknown field in 'config': a subscription takes plan, seats, "
-                                          "monthly_cost, currency, billing_cycle") from None
+                    raise BadRequestError(
+                        "Unknown field in 'config': a subscription takes plan, seats, "
+                        "monthly_cost, currency, billing_cycle"
+                    ) from None
                 where = ".".join(str(p) for p in first["loc"]) or "config"
-                reason = "is required" if first["type"] == "missing" else (
-                    "is invalid: " + first["msg"].removeprefix("Value error, "))
+                reason = (
+                    "is required"
+                    if first["type"] == "missing"
+                    else ("is invalid: " + first["msg"].removeprefix("Value error, "))
+                )
                 raise BadRequestError(f"Field 'config.{where}' {reason}") from None
         known = {f.name: f for f in self.config_fields}
         for key, value in config.items():
@@ -131,6 +136,7 @@ class Registry:
 
 def load_registry(path: Path | None = None) -> Registry:
     import yaml  # here, not at the top: only the first request that needs the registry pays
+
     # libyaml when present: the same safe loading, ~10 ms less on every cold start.
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     raw = yaml.load((path or CONFIG_DIR / "providers.yml").read_text(), Loader=loader)  # noqa: S506 - a safe loader

@@ -28,8 +28,9 @@ def load_function_app(name: str, signature_type: str = "http") -> Any:
     import functions_framework
     from werkzeug.routing import PathConverter, Rule
 
-    app = functions_framework.create_app(target=name, source=str(FUNCTIONS_DIR / name / "main.py"),
-                                         signature_type=signature_type)
+    app = functions_framework.create_app(
+        target=name, source=str(FUNCTIONS_DIR / name / "main.py"), signature_type=signature_type
+    )
     if signature_type == "http":
         # Flask's <path> converter stops at a newline (its regex uses "."), so a path holding
         # %0A would get Flask's HTML 404; route every path to the function, which answers JSON.
@@ -61,8 +62,9 @@ def build_app(validator_token_value: str | None = None) -> Callable[..., Any]:
     return dispatch
 
 
-def make_local_server(host: str, port: int, validator_token_value: str | None = None, *,
-                      read_timeout: float | None = None) -> Any:
+def make_local_server(
+    host: str, port: int, validator_token_value: str | None = None, *, read_timeout: float | None = None
+) -> Any:
     """The threaded werkzeug server over build_app(), with the guarded request handler."""
     from werkzeug.serving import make_server
 
@@ -74,8 +76,9 @@ def make_local_server(host: str, port: int, validator_token_value: str | None = 
     return make_server(host, port, build_app(validator_token_value), threaded=True, request_handler=handler)
 
 
-def serve(host: str, port: int, on_ready: Callable[[], None] | None = None, *,
-          validator_token_value: str | None = None) -> None:
+def serve(
+    host: str, port: int, on_ready: Callable[[], None] | None = None, *, validator_token_value: str | None = None
+) -> None:
     server = make_local_server(host, port, validator_token_value)
     if on_ready:
         on_ready()

@@ -32,8 +32,15 @@ GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT / ".data"
 
-URL_FIELDS = ("openai_base_url", "anthropic_base_url", "gemini_base_url", "deepseek_base_url", "gcp_token_uri",
-              "bigquery_api_url", "validator_url")
+URL_FIELDS = (
+    "openai_base_url",
+    "anthropic_base_url",
+    "gemini_base_url",
+    "deepseek_base_url",
+    "gcp_token_uri",
+    "bigquery_api_url",
+    "validator_url",
+)
 HOST_PORT_FIELDS = ("kms_endpoint", "pubsub_emulator_host")
 _HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-_]+):[0-9]{1,5}")
 _KMS_KEY = re.compile(r"projects/[^/\s]+/locations/[^/\s]+/keyRings/[^/\s]+/cryptoKeys/[^/\s]+")
@@ -139,8 +146,16 @@ class Settings(BaseModel):
             return Path(os.path.abspath(os.path.expanduser(value)))
         return value
 
-    @field_validator("kms_key_name", "gcp_project", "bigquery_emulator_host", "kms_endpoint",
-                     "pubsub_emulator_host", "validator_url", "bigquery_api_url", mode="before")
+    @field_validator(
+        "kms_key_name",
+        "gcp_project",
+        "bigquery_emulator_host",
+        "kms_endpoint",
+        "pubsub_emulator_host",
+        "validator_url",
+        "bigquery_api_url",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -177,14 +192,17 @@ class Settings(BaseModel):
             if value is not None and not _HOST_PORT.fullmatch(value):
                 problems.append(f"{name.upper()} must be host:port")
         emulator = self.bigquery_emulator_host
-        if emulator is not None and ("://" in emulator and _url_problem(emulator)
-                                     or "://" not in emulator and not _HOST_PORT.fullmatch(emulator)):
+        if emulator is not None and (
+            "://" in emulator and _url_problem(emulator) or "://" not in emulator and not _HOST_PORT.fullmatch(emulator)
+        ):
             problems.append("BIGQUERY_EMULATOR_HOST must be host:port or an http(s) URL")
         for origin in self.allowed_origins:
             parts = urlsplit(origin) if not _url_problem(origin) else None
             if parts is None or parts.path or parts.query or parts.fragment or parts.username:
-                problems.append("CORS_ORIGINS must list origins like https://app.example.com "
-                                "(scheme and host, optional port, no path), separated by commas")
+                problems.append(
+                    "CORS_ORIGINS must list origins like https://app.example.com "
+                    "(scheme and host, optional port, no path), separated by commas"
+                )
                 break
         if self.gcp_project is not None and not _PROJECT.fullmatch(self.gcp_project):
             problems.append("GCP_PROJECT must be a Google Cloud project id")

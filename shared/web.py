@@ -56,7 +56,7 @@ Handler = Callable[[Any, Any, Call], tuple[int, Any]]
 
 def _relative(path: str) -> str | None:
     """The path below BASE_PATH, or None: the gateway forwards full public paths to each function."""
-    return path[len(BASE_PATH):] if path.startswith(BASE_PATH + "/") else None
+    return path[len(BASE_PATH) :] if path.startswith(BASE_PATH + "/") else None
 
 
 def match(path: str) -> tuple[dict[str, str | None], list[str]]:
@@ -179,18 +179,33 @@ def handle(name: str, handler: Handler, request: Any):
         status = _error_status(error)
         if status >= 500:
             cause = error.__cause__ or error.__context__
-            log.warning("request failed", extra={"fields": {
-                "code": error.code, "error_type": type(error).__name__,
-                "cause_type": type(cause).__name__ if cause else None}})
+            log.warning(
+                "request failed",
+                extra={
+                    "fields": {
+                        "code": error.code,
+                        "error_type": type(error).__name__,
+                        "cause_type": type(cause).__name__ if cause else None,
+                    }
+                },
+            )
         return error_response(error, cors)
     except Exception as exc:  # never leak a third-party message: it may hold request data
         status = 500
         log.error("unhandled error", extra={"fields": {"error_type": type(exc).__name__}})
         return error_response(IntegrationsError(code="internal"), cors)
     finally:
-        log.info("request", extra={"fields": {
-            "function": name, "method": method, "status": status,
-            "latency_ms": round((time.perf_counter() - started) * 1000, 1)}})
+        log.info(
+            "request",
+            extra={
+                "fields": {
+                    "function": name,
+                    "method": method,
+                    "status": status,
+                    "latency_ms": round((time.perf_counter() - started) * 1000, 1),
+                }
+            },
+        )
 
 
 def endpoint(name: str, handler: Handler) -> Callable[[Any], Any]:

@@ -44,17 +44,29 @@ def handle_cloud_event(cloud_event: Any) -> str:
         outcome = service.messages.handle(message, attempt)
     except RetryLater as retry:
         # Routine: the provider is down or rate limiting; the next delivery tries again.
-        log.warning("provider unavailable, asking for redelivery", extra={
-            "attempt": attempt, "max_deliveries": service.settings.validator_max_deliveries,
-            "error_type": str(retry) or type(retry).__name__, "host": provider_host(service.settings, message.provider)})
+        log.warning(
+            "provider unavailable, asking for redelivery",
+            extra={
+                "attempt": attempt,
+                "max_deliveries": service.settings.validator_max_deliveries,
+                "error_type": str(retry) or type(retry).__name__,
+                "host": provider_host(service.settings, message.provider),
+            },
+        )
         raise Redeliver() from None
     except IntegrationsError as error:
         if error.status >= 500:
             # Our side failed (store, KMS): redelivery may succeed; Pub/Sub's dead-letter bounds it.
             cause = error.__cause__ or error.__context__
-            log.error("validation message failed on our side, asking for redelivery", extra={
-                "attempt": attempt, "code": error.code, "error_type": type(error).__name__,
-                "cause_type": type(cause).__name__ if cause else None})
+            log.error(
+                "validation message failed on our side, asking for redelivery",
+                extra={
+                    "attempt": attempt,
+                    "code": error.code,
+                    "error_type": type(error).__name__,
+                    "cause_type": type(cause).__name__ if cause else None,
+                },
+            )
             raise Redeliver() from None
         # Permanent for this message (integration gone, credential missing...): ack it.
         log.warning("validation message not processed", extra={"code": error.code})

@@ -2,5 +2,6 @@
 
 from shared.web import endpoint
 
-disable_integration = endpoint("disable_integration", lambda services, actor, call: (
-    200, services.integrations.disable(actor, call.provider)))
+disable_integration = endpoint(
+    "disable_integration", lambda services, actor, call: (200, services.integrations.disable(actor, call.provider))
+)

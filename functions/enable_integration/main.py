@@ -2,5 +2,6 @@
 
 from shared.web import endpoint
 
-enable_integration = endpoint("enable_integration", lambda services, actor, call: (
-    202, services.integrations.enable(actor, call.provider)))
+enable_integration = endpoint(
+    "enable_integration", lambda services, actor, call: (202, services.integrations.enable(actor, call.provider))
+)

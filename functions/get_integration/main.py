@@ -2,4 +2,6 @@
 
 from shared.web import endpoint
 
-get_integration = endpoint("get_integration", lambda services, actor, call: (200, services.integrations.get(actor, call.provider)))
+get_integration = endpoint(
+    "get_integration", lambda services, actor, call: (200, services.integrations.get(actor, call.provider))
+)

@@ -2,5 +2,10 @@
 
 from shared.web import endpoint
 
-list_events = endpoint("list_events", lambda services, actor, call: (
-    200, services.integrations.events(actor, call.provider, call.query.get("limit"), call.query.get("cursor"))))
+list_events = endpoint(
+    "list_events",
+    lambda services, actor, call: (
+        200,
+        services.integrations.events(actor, call.provider, call.query.get("limit"), call.query.get("cursor")),
+    ),
+)

@@ -2,5 +2,7 @@
 
 from shared.web import endpoint
 
-list_integrations = endpoint("list_integrations", lambda services, actor, call: (
-    200, services.integrations.list(actor, call.query.get("category"))))
+list_integrations = endpoint(
+    "list_integrations",
+    lambda services, actor, call: (200, services.integrations.list(actor, call.query.get("category"))),
+)

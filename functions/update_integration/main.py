@@ -2,5 +2,7 @@
 
 from shared.web import endpoint
 
-update_integration = endpoint("update_integration", lambda services, actor, call: (
-    200, services.integrations.edit(actor, call.provider, call.body)))
+update_integration = endpoint(
+    "update_integration",
+    lambda services, actor, call: (200, services.integrations.edit(actor, call.provider, call.body)),
+)

@@ -2,5 +2,6 @@
 
 from shared.web import endpoint
 
-validate_integration = endpoint("validate_integration", lambda services, actor, call: (
-    200, services.setups.validate(actor, call.provider)))
+validate_integration = endpoint(
+    "validate_integration", lambda services, actor, call: (200, services.setups.validate(actor, call.provider))
+)

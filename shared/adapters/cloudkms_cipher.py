@@ -174,9 +174,7 @@ class CloudKmsCipher:
 
     def primary_key_version(self) -> str:
         def call() -> Any:
-            return self._client.get_crypto_key(
-                request={"name": self._key_name}, retry=None, timeout=self._timeout
-            )
+            return self._client.get_crypto_key(request={"name": self._key_name}, retry=None, timeout=self._timeout)
 
         crypto_key = self._call("get crypto key", call, EncryptionError)
         if not crypto_key.primary.name:

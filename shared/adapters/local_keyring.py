@@ -214,7 +214,8 @@ class LocalKeyring:
             raise KeyringFailure(
                 f"Local keyring file {self._path.absolute()} is missing, but the store holds credentials "
                 "encrypted with it: restore the file from a backup; or, to start over without those "
-                "credentials, delete the stored data (the SQLite file next to it)")
+                "credentials, delete the stored data (the SQLite file next to it)"
+            )
 
     def _identity(self) -> tuple[int, int, int] | None:
         try:

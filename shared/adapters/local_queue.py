@@ -177,8 +177,13 @@ class LocalQueue:
             if attempt < self._max_attempts:
                 self._stopping.wait(min(self._backoff * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS))
         logger.warning(
-            "validation message for %s/%s (kind %s) not delivered: %s", message.org, message.provider,
-            message.kind, outcome, extra={"kind": message.kind, "outcome": outcome, "target": self._target})
+            "validation message for %s/%s (kind %s) not delivered: %s",
+            message.org,
+            message.provider,
+            message.kind,
+            outcome,
+            extra={"kind": message.kind, "outcome": outcome, "target": self._target},
+        )
 
     def _post(self, envelope: _Envelope, attempt: int) -> str:
         """One delivery: "delivered", "retry: ..." or "rejected: ..." (a 4xx is final)."""
@@ -202,15 +207,23 @@ class LocalQueue:
             response = self._client.post(self._url, headers=headers, content=body)
         except httpx.HTTPError as exc:
             # Routine (the server is restarting): a line to explain the redelivery, no stack trace.
-            logger.warning("validation delivery attempt %d failed: %s", attempt, type(exc).__name__,
-                           extra={"attempt": attempt, "error_type": type(exc).__name__, "target": self._target})
+            logger.warning(
+                "validation delivery attempt %d failed: %s",
+                attempt,
+                type(exc).__name__,
+                extra={"attempt": attempt, "error_type": type(exc).__name__, "target": self._target},
+            )
             return f"retry: {type(exc).__name__} after {attempt} attempt(s)"
         status = response.status_code
         if status < 300:
             return "delivered"
         if status >= 500 or status == 429:
             # The validator asked for redelivery and logged why; this line ties the two together.
-            logger.info("validation delivery attempt %d answered HTTP %d", attempt, status,
-                        extra={"attempt": attempt, "status": status, "target": self._target})
+            logger.info(
+                "validation delivery attempt %d answered HTTP %d",
+                attempt,
+                status,
+                extra={"attempt": attempt, "status": status, "target": self._target},
+            )
             return f"retry: HTTP {status} after {attempt} attempt(s)"
         return f"rejected: HTTP {status}"

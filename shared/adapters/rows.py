@@ -88,8 +88,10 @@ def _row(table: str, values: dict[str, Any]) -> dict[str, Any]:
     names = column_types(table).keys()
     if values.keys() != names:
         missing, extra = sorted(names - values.keys()), sorted(values.keys() - names)
-        raise RuntimeError(f"{table}: the row mapping and configs/schemas/{table}.json differ "
-                           f"(unmapped columns {missing}, columns not in the schema {extra})")
+        raise RuntimeError(
+            f"{table}: the row mapping and configs/schemas/{table}.json differ "
+            f"(unmapped columns {missing}, columns not in the schema {extra})"
+        )
     return {name: values[name] for name in names}
 
 
@@ -97,15 +99,24 @@ def _row(table: str, values: dict[str, Any]) -> dict[str, Any]:
 
 
 def org_row(org: Org) -> dict[str, Any]:
-    return _row("org_api_keys", {
-        "org_slug": org.slug, "api_key_id": org.api_key_id, "api_key_hash": org.api_key_hash,
-        "created_at": ms(org.created_at),
-    })
+    return _row(
+        "org_api_keys",
+        {
+            "org_slug": org.slug,
+            "api_key_id": org.api_key_id,
+            "api_key_hash": org.api_key_hash,
+            "created_at": ms(org.created_at),
+        },
+    )
 
 
 def org_of(row: Mapping[str, Any]) -> Org:
-    return Org(slug=row["org_slug"], api_key_id=row["api_key_id"], api_key_hash=row["api_key_hash"],
-               created_at=utc(row["created_at"]))
+    return Org(
+        slug=row["org_slug"],
+        api_key_id=row["api_key_id"],
+        api_key_hash=row["api_key_hash"],
+        created_at=utc(row["created_at"]),
+    )
 
 
 # -- integrations -------------------------------------------------------------------------
@@ -114,49 +125,75 @@ def org_of(row: Mapping[str, Any]) -> Org:
 def integration_row(item: Integration, revision: int) -> dict[str, Any]:
     """The integration as stored at `revision` (the store decides the revision, never the caller)."""
     cred, rot = item.credential, _cut(item.rotation)
-    return _row("org_integrations", {
-        "org_slug": item.org, "provider": item.provider, "category": item.category, "name": item.name,
-        "status": Status(item.status).value, "status_code": item.status_code, "status_message": item.status_message,
-        "config": _json(item.config),
-        "credential_id": cred.credential_id if cred else None,
-        "credential_version": cred.version if cred else None,
-        "fingerprint": cred.fingerprint if cred else None,
-        "hint": cred.hint if cred else None,
-        "credential_created_at": ms(cred.created_at) if cred else None,
-        "rotation": rot.model_dump_json() if rot else None,
-        "created_at": ms(item.created_at), "updated_at": ms(item.updated_at),
-        "last_validated_at": ms(item.last_validated_at),
-        "revision": revision,
-    })
+    return _row(
+        "org_integrations",
+        {
+            "org_slug": item.org,
+            "provider": item.provider,
+            "category": item.category,
+            "name": item.name,
+            "status": Status(item.status).value,
+            "status_code": item.status_code,
+            "status_message": item.status_message,
+            "config": _json(item.config),
+            "credential_id": cred.credential_id if cred else None,
+            "credential_version": cred.version if cred else None,
+            "fingerprint": cred.fingerprint if cred else None,
+            "hint": cred.hint if cred else None,
+            "credential_created_at": ms(cred.created_at) if cred else None,
+            "rotation": rot.model_dump_json() if rot else None,
+            "created_at": ms(item.created_at),
+            "updated_at": ms(item.updated_at),
+            "last_validated_at": ms(item.last_validated_at),
+            "revision": revision,
+        },
+    )
 
 
 def integration_of(row: Mapping[str, Any]) -> Integration:
     credential = None
     if row["credential_id"] is not None:
-        credential = CredentialRef(credential_id=row["credential_id"], version=row["credential_version"],
-                                   fingerprint=row["fingerprint"], hint=row["hint"],
-                                   created_at=utc(row["credential_created_at"]))
+        credential = CredentialRef(
+            credential_id=row["credential_id"],
+            version=row["credential_version"],
+            fingerprint=row["fingerprint"],
+            hint=row["hint"],
+            created_at=utc(row["credential_created_at"]),
+        )
     rotation = Rotation.model_validate_json(row["rotation"]) if row["rotation"] else None
     if rotation is not None and rotation.created_at.utcoffset():
         rotation = rotation.model_copy(update={"created_at": utc(rotation.created_at)})
     return Integration(
-        org=row["org_slug"], provider=row["provider"], category=row["category"], name=row["name"],
-        status=Status(row["status"]), status_code=row["status_code"], status_message=row["status_message"],
-        credential=credential, rotation=rotation,
+        org=row["org_slug"],
+        provider=row["provider"],
+        category=row["category"],
+        name=row["name"],
+        status=Status(row["status"]),
+        status_code=row["status_code"],
+        status_message=row["status_message"],
+        credential=credential,
+        rotation=rotation,
         config=json.loads(row["config"]) if row["config"] else {},
-        created_at=utc(row["created_at"]), updated_at=utc(row["updated_at"]),
-        last_validated_at=utc(row["last_validated_at"]), revision=row["revision"],
+        created_at=utc(row["created_at"]),
+        updated_at=utc(row["updated_at"]),
+        last_validated_at=utc(row["last_validated_at"]),
+        revision=row["revision"],
     )
 
 
 def stored_integration(item: Integration, revision: int) -> Integration:
     """`item` as a read returns it once stored at `revision` (timestamps cut as stored): the
     stores answer a write with it (cheaper than reading the row back)."""
-    return item.model_copy(update={
-        "created_at": ms(item.created_at), "updated_at": ms(item.updated_at),
-        "last_validated_at": ms(item.last_validated_at),
-        "credential": _cut(item.credential), "rotation": _cut(item.rotation), "revision": revision,
-    })
+    return item.model_copy(
+        update={
+            "created_at": ms(item.created_at),
+            "updated_at": ms(item.updated_at),
+            "last_validated_at": ms(item.last_validated_at),
+            "credential": _cut(item.credential),
+            "rotation": _cut(item.rotation),
+            "revision": revision,
+        }
+    )
 
 
 def _cut(part: Any) -> Any:
@@ -171,18 +208,33 @@ def _cut(part: Any) -> Any:
 
 
 def credential_row(record: CredentialRecord) -> dict[str, Any]:
-    return _row("org_credentials", {
-        "org_slug": record.org, "provider": record.provider, "credential_id": record.credential_id,
-        "version": record.version, "ciphertext": bytes(record.ciphertext), "key_version": record.key_version,
-        "fingerprint": record.fingerprint, "hint": record.hint, "created_at": ms(record.created_at),
-    })
+    return _row(
+        "org_credentials",
+        {
+            "org_slug": record.org,
+            "provider": record.provider,
+            "credential_id": record.credential_id,
+            "version": record.version,
+            "ciphertext": bytes(record.ciphertext),
+            "key_version": record.key_version,
+            "fingerprint": record.fingerprint,
+            "hint": record.hint,
+            "created_at": ms(record.created_at),
+        },
+    )
 
 
 def credential_of(row: Mapping[str, Any]) -> CredentialRecord:
     return CredentialRecord(
-        org=row["org_slug"], provider=row["provider"], credential_id=row["credential_id"], version=row["version"],
-        ciphertext=bytes(row["ciphertext"]), key_version=row["key_version"], fingerprint=row["fingerprint"],
-        hint=row["hint"], created_at=utc(row["created_at"]),
+        org=row["org_slug"],
+        provider=row["provider"],
+        credential_id=row["credential_id"],
+        version=row["version"],
+        ciphertext=bytes(row["ciphertext"]),
+        key_version=row["key_version"],
+        fingerprint=row["fingerprint"],
+        hint=row["hint"],
+        created_at=utc(row["created_at"]),
     )
 
 
@@ -190,24 +242,38 @@ def credential_of(row: Mapping[str, Any]) -> CredentialRecord:
 
 
 def attempt_row(org: str, provider: str, attempt_id: str, at: datetime) -> dict[str, Any]:
-    return _row("validation_attempts", {"org_slug": org, "provider": provider, "attempt_id": attempt_id,
-                                        "at": ms(at)})
+    return _row("validation_attempts", {"org_slug": org, "provider": provider, "attempt_id": attempt_id, "at": ms(at)})
 
 
 # -- audit events -------------------------------------------------------------------------
 
 
 def event_row(event: Event) -> dict[str, Any]:
-    return _row("audit_events", {
-        "event_id": event.id, "org_slug": event.org, "provider": event.provider, "at": ms(event.at),
-        "action": event.action, "actor": event.actor, "outcome": event.outcome, "fingerprint": event.fingerprint,
-        "details": _json(event.details),
-    })
+    return _row(
+        "audit_events",
+        {
+            "event_id": event.id,
+            "org_slug": event.org,
+            "provider": event.provider,
+            "at": ms(event.at),
+            "action": event.action,
+            "actor": event.actor,
+            "outcome": event.outcome,
+            "fingerprint": event.fingerprint,
+            "details": _json(event.details),
+        },
+    )
 
 
 def event_of(row: Mapping[str, Any]) -> Event:
     return Event(
-        id=row["event_id"], org=row["org_slug"], provider=row["provider"], at=utc(row["at"]), action=row["action"],
-        actor=row["actor"], outcome=row["outcome"], fingerprint=row["fingerprint"],
+        id=row["event_id"],
+        org=row["org_slug"],
+        provider=row["provider"],
+        at=utc(row["at"]),
+        action=row["action"],
+        actor=row["actor"],
+        outcome=row["outcome"],
+        fingerprint=row["fingerprint"],
         details=json.loads(row["details"]) if row["details"] else {},
     )

@@ -1,9 +1,9 @@
 """Statuses and the transitions between them: the lifecycle, enforced here and only here.
 
-    not_configured --setup--> pending --validator picks up--> validating --> active
-                                                                        \\--> error
-    active --revalidation finds the key revoked--> expired
-    any configured state --disable--> disabled --enable--> pending
+not_configured --setup--> pending --validator picks up--> validating --> active
+                                                                    \\--> error
+active --revalidation finds the key revoked--> expired
+any configured state --disable--> disabled --enable--> pending
 """
 
 from __future__ import annotations

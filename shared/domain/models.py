@@ -121,8 +121,13 @@ class CredentialRecord(Model):
 
     def ref(self) -> "CredentialRef":
         """What an integration keeps of its credential row."""
-        return CredentialRef(credential_id=self.credential_id, version=self.version,
-                             fingerprint=self.fingerprint, hint=self.hint, created_at=self.created_at)
+        return CredentialRef(
+            credential_id=self.credential_id,
+            version=self.version,
+            fingerprint=self.fingerprint,
+            hint=self.hint,
+            created_at=self.created_at,
+        )
 
 
 class CredentialRef(Model):
@@ -144,8 +149,13 @@ class Rotation(Model):
 
     def promoted(self) -> CredentialRef:
         """The staged credential, as the one in force."""
-        return CredentialRef(credential_id=self.credential_id, version=self.version,
-                             fingerprint=self.fingerprint, hint=self.hint, created_at=self.created_at)
+        return CredentialRef(
+            credential_id=self.credential_id,
+            version=self.version,
+            fingerprint=self.fingerprint,
+            hint=self.hint,
+            created_at=self.created_at,
+        )
 
 
 class Integration(Model):
@@ -168,14 +178,22 @@ class Integration(Model):
     @classmethod
     def new(cls, org: str, provider: str, category: str, name: str, now: datetime) -> "Integration":
         """A fresh integration, not configured yet: the use case moves it to its first status."""
-        return cls(org=org, provider=provider, category=category, name=name, status=Status.NOT_CONFIGURED,
-                   created_at=now, updated_at=now)
+        return cls(
+            org=org,
+            provider=provider,
+            category=category,
+            name=name,
+            status=Status.NOT_CONFIGURED,
+            created_at=now,
+            updated_at=now,
+        )
 
     def moved(self, status: Status, code: str | None, message: str | None, now: datetime) -> "Integration":
         """This integration in `status` (the lifecycle permitting), with why."""
         check_transition(self.status, status)
-        return self.model_copy(update={"status": status, "status_code": code, "status_message": message,
-                                       "updated_at": now})
+        return self.model_copy(
+            update={"status": status, "status_code": code, "status_message": message, "updated_at": now}
+        )
 
     def target(self, target: str) -> "CredentialRef | Rotation | None":
         """The credential in force ("current") or the staged one ("rotation")."""

@@ -54,18 +54,34 @@ class Audit:
         self._status_events = status_events
         self._clock = clock
 
-    def event(self, item: Integration, action: str, actor: str, outcome: str, fingerprint: str | None,
-              details: dict[str, Any]) -> Event:
-        return Event(id=event_id(), org=item.org, provider=item.provider, at=self._clock(), action=action,
-                     actor=actor, outcome=outcome, fingerprint=fingerprint[:8] if fingerprint else None,
-                     details=details)
+    def event(
+        self, item: Integration, action: str, actor: str, outcome: str, fingerprint: str | None, details: dict[str, Any]
+    ) -> Event:
+        return Event(
+            id=event_id(),
+            org=item.org,
+            provider=item.provider,
+            at=self._clock(),
+            action=action,
+            actor=actor,
+            outcome=outcome,
+            fingerprint=fingerprint[:8] if fingerprint else None,
+            details=details,
+        )
 
     def status_event(self, item: Integration, before: Status, after: Status, message: str | None) -> Event:
-        return self.event(item, "status_change", SYSTEM, "ok", item.fingerprint,
-                          {"from": before.value, "to": after.value, "message": message})
+        return self.event(
+            item,
+            "status_change",
+            SYSTEM,
+            "ok",
+            item.fingerprint,
+            {"from": before.value, "to": after.value, "message": message},
+        )
 
-    def record(self, item: Integration, action: str, actor: str, outcome: str, fingerprint: str | None,
-               details: dict[str, Any]) -> None:
+    def record(
+        self, item: Integration, action: str, actor: str, outcome: str, fingerprint: str | None, details: dict[str, Any]
+    ) -> None:
         """An event with no change to commit along."""
         self._store.append_event(self.event(item, action, actor, outcome, fingerprint, details))
 
@@ -73,6 +89,14 @@ class Audit:
         """After the commit: the status change for subscribers (best effort, never a secret)."""
         log.info("status changed", extra={"fields": {"from": before.value, "to": after.value}})
         if self._status_events is not None:
-            quietly(self._status_events.publish, {
-                "org": item.org, "provider": item.provider, "from": before.value, "to": after.value,
-                "message": message, "at": self._clock().isoformat()})
+            quietly(
+                self._status_events.publish,
+                {
+                    "org": item.org,
+                    "provider": item.provider,
+                    "from": before.value,
+                    "to": after.value,
+                    "message": message,
+                    "at": self._clock().isoformat(),
+                },
+            )

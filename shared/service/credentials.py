@@ -39,8 +39,14 @@ def legacy_associated_data(org: str, provider: str, version: int) -> bytes:
 
 
 class Credentials:
-    def __init__(self, store: Store, cipher: Cipher, registry: Registry, validators: Callable[[str], Validator],
-                 clock: Callable[[], datetime]):
+    def __init__(
+        self,
+        store: Store,
+        cipher: Cipher,
+        registry: Registry,
+        validators: Callable[[str], Validator],
+        clock: Callable[[], datetime],
+    ):
         self._store = store
         self._cipher = cipher
         self._registry = registry
@@ -70,12 +76,20 @@ class Credentials:
     def seal(self, org: str, provider: str, credential: Credential, version: int) -> CredentialRecord:
         """Encrypt, bound to its owner; EncryptionError means nothing was stored."""
         credential_id = uuid.uuid4().hex
-        sealed = self._cipher.encrypt(credential.value.encode("utf-8"),
-                                      associated_data(org, provider, version, credential_id))
+        sealed = self._cipher.encrypt(
+            credential.value.encode("utf-8"), associated_data(org, provider, version, credential_id)
+        )
         return CredentialRecord(
-            org=org, provider=provider, credential_id=credential_id, version=version,
-            ciphertext=sealed.ciphertext, key_version=sealed.key_version, fingerprint=credential.fingerprint(),
-            hint=credential.hint(), created_at=self._clock())
+            org=org,
+            provider=provider,
+            credential_id=credential_id,
+            version=version,
+            ciphertext=sealed.ciphertext,
+            key_version=sealed.key_version,
+            fingerprint=credential.fingerprint(),
+            hint=credential.hint(),
+            created_at=self._clock(),
+        )
 
     def open(self, item: Integration, target: str) -> Credential:
         """The plaintext of the credential in force ("current") or the staged one ("rotation")."""
@@ -84,13 +98,15 @@ class Credentials:
         record = self._store.get_credential(item.org, item.provider, ref.credential_id)
         if record is None:
             raise NotConfiguredError("Integration not configured: its stored credential is missing, set it up again")
-        plaintext = self._cipher.decrypt(record.ciphertext, associated_data(
-            item.org, item.provider, record.version, record.credential_id))
+        plaintext = self._cipher.decrypt(
+            record.ciphertext, associated_data(item.org, item.provider, record.version, record.credential_id)
+        )
         kind = "service_account" if self._registry.get(item.provider).credential == "service_account" else "api_key"
         return Credential(secret=plaintext.decode("utf-8"), kind=kind)
 
     def sweep_orphans(self, item: Integration) -> None:
         """Ciphertexts of this integration's org and provider that nothing references, once old
         enough (best effort: the daily recovery sweeps every org too)."""
-        quietly(self._store.delete_credentials, item.org, item.provider, item.credential_ids(),
-                self._clock() - ORPHAN_AGE)
+        quietly(
+            self._store.delete_credentials, item.org, item.provider, item.credential_ids(), self._clock() - ORPHAN_AGE
+        )

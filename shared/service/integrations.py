@@ -19,8 +19,15 @@ from .writes import Plan, Writes
 
 
 class Integrations:
-    def __init__(self, store: Store, registry: Registry, writes: Writes, limits: RateLimit,
-                 validation: Validation, clock: Callable[[], datetime]):
+    def __init__(
+        self,
+        store: Store,
+        registry: Registry,
+        writes: Writes,
+        limits: RateLimit,
+        validation: Validation,
+        clock: Callable[[], datetime],
+    ):
         self._store = store
         self._registry = registry
         self._writes = writes
@@ -37,8 +44,11 @@ class Integrations:
         items = []
         for provider in self._registry.available(category):
             item = stored.get(provider.key)
-            items.append(integration_view(item) if item else
-                         not_configured_view(actor.org, provider.key, provider.category, provider.display_name))
+            items.append(
+                integration_view(item)
+                if item
+                else not_configured_view(actor.org, provider.key, provider.category, provider.display_name)
+            )
         return {"org": actor.org, "integrations": items}
 
     def get(self, actor: Actor, provider_key: str) -> dict[str, Any]:
@@ -64,8 +74,11 @@ class Integrations:
             check_action("disable", current.status)
             return current.moved(Status.DISABLED, None, "Disabled by the organization", self._clock())
 
-        return integration_view(self._writes.write(actor.org, provider.key, change, audit=lambda i: (
-            "disable", actor.key_id, "ok", i.fingerprint, {})))
+        return integration_view(
+            self._writes.write(
+                actor.org, provider.key, change, audit=lambda i: ("disable", actor.key_id, "ok", i.fingerprint, {})
+            )
+        )
 
     def enable(self, actor: Actor, provider_key: str) -> dict[str, Any]:
         provider = self._registry.get(provider_key)
@@ -80,8 +93,9 @@ class Integrations:
             check_action("enable", current.status)
             return current.moved(target, None, None, self._clock())
 
-        item = self._writes.write(actor.org, provider.key, change, audit=lambda i: (
-            "enable", actor.key_id, "ok", i.fingerprint, {}))
+        item = self._writes.write(
+            actor.org, provider.key, change, audit=lambda i: ("enable", actor.key_id, "ok", i.fingerprint, {})
+        )
         if not provider.manual:
             item = self._validation.enqueue(item, item.credential.credential_id, item.credential.version)
             if item.rotation and item.rotation.status != "failed":  # its message was dropped while disabled
@@ -104,13 +118,18 @@ class Integrations:
             current = _present(current)
             check_action("edit", current.status)
             now = self._clock()
-            item = current.model_copy(update={"name": request.name or current.name, "config": config,
-                                              "updated_at": now})
+            item = current.model_copy(
+                update={"name": request.name or current.name, "config": config, "updated_at": now}
+            )
             return item.moved(Status.PENDING, None, None, now) if revalidate else item
 
         fields = request.fields()
-        item = self._writes.write(actor.org, provider.key, change, audit=lambda i: (
-            "edit", actor.key_id, "ok", i.fingerprint, {"fields": fields}))
+        item = self._writes.write(
+            actor.org,
+            provider.key,
+            change,
+            audit=lambda i: ("edit", actor.key_id, "ok", i.fingerprint, {"fields": fields}),
+        )
         if revalidate:
             item = self._validation.enqueue(item, item.credential.credential_id, item.credential.version)
         return integration_view(item)
@@ -125,8 +144,9 @@ class Integrations:
             # concurrent setup has just stored for the integration that replaces it.
             return Plan(None, destroy=current.credential_ids())
 
-        self._writes.write(actor.org, provider.key, change, audit=lambda i: (
-            "delete", actor.key_id, "ok", i.fingerprint, {}))
+        self._writes.write(
+            actor.org, provider.key, change, audit=lambda i: ("delete", actor.key_id, "ok", i.fingerprint, {})
+        )
 
 
 def _present(current: Integration | None) -> Integration:

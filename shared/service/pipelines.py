@@ -47,7 +47,8 @@ class PipelineAccess:
                 check_action("decrypt", item.status)
             except InvalidTransitionError as refused:
                 raise CredentialNotUsableError(
-                    f"{refused.message}: pipelines may only use an active integration's credential") from None
+                    f"{refused.message}: pipelines may only use an active integration's credential"
+                ) from None
             credential = self._credentials.open(item, "current")
         except IntegrationsError as refused:  # every refusal is on record, whatever its cause
             self._audit.record(item, "decrypt", actor, refused.code, item.fingerprint, {})

@@ -36,8 +36,15 @@ def stuck_after(settings: Settings) -> timedelta:
 
 
 class Revalidation:
-    def __init__(self, store: Store, registry: Registry, credentials: Credentials, validation: Validation,
-                 settings: Settings, clock: Callable[[], datetime]):
+    def __init__(
+        self,
+        store: Store,
+        registry: Registry,
+        credentials: Credentials,
+        validation: Validation,
+        settings: Settings,
+        clock: Callable[[], datetime],
+    ):
         self._store = store
         self._registry = registry
         self._credentials = credentials
@@ -98,8 +105,9 @@ class Revalidation:
             current = self._store.get_integration(item.org, item.provider)
             if current is None or current.status is not Status.ACTIVE:
                 return "skipped"
-            after, result = self._validation.check(current, self._credentials.open(current, "current"), "current",
-                                                   SYSTEM, inline=True, action="revalidate")
+            after, result = self._validation.check(
+                current, self._credentials.open(current, "current"), "current", SYSTEM, inline=True, action="revalidate"
+            )
             return "transient" if result is not None and result.transient else after.status.value
         except Exception:  # noqa: BLE001 - one bad integration never stops the run
             log.exception("revalidation failed")

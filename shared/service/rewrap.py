@@ -41,8 +41,14 @@ class Rewrap:
 def rewrap(store: Store, cipher: Cipher, batch_size: int = 100, legacy_binding: bool = False) -> dict[str, Any]:
     """Rewrap every stored credential; the report counts per key version and lists failures."""
     primary = cipher.primary_key_version()
-    report: dict[str, Any] = {"primary": primary, "rewrapped": 0, "rebound": 0, "skipped_changed": 0,
-                              "by_key_version": {}, "failed": []}
+    report: dict[str, Any] = {
+        "primary": primary,
+        "rewrapped": 0,
+        "rebound": 0,
+        "skipped_changed": 0,
+        "by_key_version": {},
+        "failed": [],
+    }
     after: tuple[str, str, str] | None = None
     while True:
         page = store.list_credentials(after, batch_size)
@@ -55,8 +61,9 @@ def rewrap(store: Store, cipher: Cipher, batch_size: int = 100, legacy_binding: 
         after = (last.org, last.provider, last.credential_id)
 
 
-def _rewrap_one(store: Store, cipher: Cipher, record: CredentialRecord, primary: str, legacy_binding: bool,
-                report: dict[str, Any]) -> str:
+def _rewrap_one(
+    store: Store, cipher: Cipher, record: CredentialRecord, primary: str, legacy_binding: bool, report: dict[str, Any]
+) -> str:
     """Bring one row to the primary version and the current binding; return its key version after."""
     if record.key_version == primary and not legacy_binding:
         return record.key_version
@@ -76,8 +83,9 @@ def _rewrap_one(store: Store, cipher: Cipher, record: CredentialRecord, primary:
     finally:
         del plaintext
     if not store.replace_ciphertext(
-            record.model_copy(update={"ciphertext": sealed.ciphertext, "key_version": sealed.key_version}),
-            record.ciphertext):
+        record.model_copy(update={"ciphertext": sealed.ciphertext, "key_version": sealed.key_version}),
+        record.ciphertext,
+    ):
         report["skipped_changed"] += 1
         return record.key_version
     report["rewrapped"] += 1
@@ -97,8 +105,9 @@ def _open(cipher: Cipher, record: CredentialRecord, ad: bytes, legacy_binding: b
     except DecryptionError as error:
         reason = _why(error)
     try:
-        plaintext = cipher.decrypt(record.ciphertext,
-                                   legacy_associated_data(record.org, record.provider, record.version))
+        plaintext = cipher.decrypt(
+            record.ciphertext, legacy_associated_data(record.org, record.provider, record.version)
+        )
     except DecryptionError:
         raise _Unreadable(reason) from None
     if legacy_binding:
@@ -113,5 +122,10 @@ def _why(error: IntegrationsError) -> str:
 
 
 def _failed(record: CredentialRecord, reason: str) -> dict[str, str]:
-    return {"org": record.org, "provider": record.provider, "credential_id": record.credential_id,
-            "key_version": record.key_version, "reason": reason}
+    return {
+        "org": record.org,
+        "provider": record.provider,
+        "credential_id": record.credential_id,
+        "key_version": record.key_version,
+        "reason": reason,
+    }

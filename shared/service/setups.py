@@ -27,8 +27,17 @@ from .writes import Plan, Writes
 
 
 class Setups:
-    def __init__(self, store: Store, registry: Registry, credentials: Credentials, writes: Writes, audit: Audit,
-                 limits: RateLimit, validation: Validation, clock: Callable[[], datetime]):
+    def __init__(
+        self,
+        store: Store,
+        registry: Registry,
+        credentials: Credentials,
+        writes: Writes,
+        audit: Audit,
+        limits: RateLimit,
+        validation: Validation,
+        clock: Callable[[], datetime],
+    ):
         self._store = store
         self._registry = registry
         self._credentials = credentials
@@ -62,8 +71,9 @@ class Setups:
             item = self._validation.enqueue(item, item.credential.credential_id, item.credential.version)
         return integration_view(item)
 
-    def _setup_manual(self, actor: Actor, provider: Provider, request: SetupRequest,
-                      config: dict[str, Any]) -> Integration:
+    def _setup_manual(
+        self, actor: Actor, provider: Provider, request: SetupRequest, config: dict[str, Any]
+    ) -> Integration:
         if request.credential is not None:
             raise BadRequestError(f"Field 'credential' is not allowed: {provider.key} is entered by hand")
         if not request.has_config:
@@ -72,14 +82,25 @@ class Setups:
         def change(current: Integration | None) -> Integration:
             check_action("setup", current.status if current else Status.NOT_CONFIGURED)
             now = self._clock()
-            return self._fresh(actor, provider, current, request.name, now).moved(
-                Status.ACTIVE, None, None, now).model_copy(update={"config": config, "last_validated_at": now})
+            return (
+                self._fresh(actor, provider, current, request.name, now)
+                .moved(Status.ACTIVE, None, None, now)
+                .model_copy(update={"config": config, "last_validated_at": now})
+            )
 
-        return self._writes.write(actor.org, provider.key, change,
-                                  audit=lambda i: ("setup", actor.key_id, "ok", None, {}))
+        return self._writes.write(
+            actor.org, provider.key, change, audit=lambda i: ("setup", actor.key_id, "ok", None, {})
+        )
 
-    def _setup_same_credential(self, actor: Actor, provider: Provider, existing: Integration,
-                               request: SetupRequest, config: dict[str, Any], wait: bool) -> Integration:
+    def _setup_same_credential(
+        self,
+        actor: Actor,
+        provider: Provider,
+        existing: Integration,
+        request: SetupRequest,
+        config: dict[str, Any],
+        wait: bool,
+    ) -> Integration:
         """Same credential again: no new version. New name/config are applied; a changed config
         or a credential never validated (a lost queue message) is validated again."""
         new_name = request.name or existing.name
@@ -96,35 +117,49 @@ class Setups:
             item = current.model_copy(update={"name": new_name, "config": new_config, "updated_at": self._clock()})
             return item.moved(Status.PENDING, None, None, self._clock()) if needs_validation else item
 
-        item = self._writes.write(actor.org, provider.key, change, audit=lambda i: (
-            "setup", actor.key_id, "ok", i.fingerprint, {"unchanged_credential": True}))
+        item = self._writes.write(
+            actor.org,
+            provider.key,
+            change,
+            audit=lambda i: ("setup", actor.key_id, "ok", i.fingerprint, {"unchanged_credential": True}),
+        )
         if not needs_validation:
             return item
         if wait:
             return self._validation.inline(item, self._credentials.open(item, "current"), "current", actor.key_id)
         return self._validation.enqueue(item, item.credential.credential_id, item.credential.version)
 
-    def _store_new_credential(self, actor: Actor, provider: Provider, credential: Credential,
-                              request: SetupRequest, config: dict[str, Any]) -> Integration:
+    def _store_new_credential(
+        self, actor: Actor, provider: Provider, credential: Credential, request: SetupRequest, config: dict[str, Any]
+    ) -> Integration:
         def change(current: Integration | None) -> Plan:
             check_action("setup", current.status if current else Status.NOT_CONFIGURED)
             version = current.credential.version + 1 if current and current.credential else 1
             record = self._credentials.seal(actor.org, provider.key, credential, version)
             now = self._clock()
-            item = self._fresh(actor, provider, current, request.name, now).moved(
-                Status.PENDING, None, None, now).model_copy(update={
-                    "config": config, "credential": record.ref(), "rotation": None, "last_validated_at": None})
+            item = (
+                self._fresh(actor, provider, current, request.name, now)
+                .moved(Status.PENDING, None, None, now)
+                .model_copy(
+                    update={"config": config, "credential": record.ref(), "rotation": None, "last_validated_at": None}
+                )
+            )
             # The credentials this integration held go with the change: only those it read.
             return Plan(item, put=(record,), destroy=current.credential_ids() if current else frozenset())
 
-        item = self._writes.write(actor.org, provider.key, change, audit=lambda i: (
-            "setup", actor.key_id, "ok", i.fingerprint, {"version": i.credential.version}))
+        item = self._writes.write(
+            actor.org,
+            provider.key,
+            change,
+            audit=lambda i: ("setup", actor.key_id, "ok", i.fingerprint, {"version": i.credential.version}),
+        )
         self._credentials.sweep_orphans(item)
         return item
 
     @staticmethod
-    def _fresh(actor: Actor, provider: Provider, current: Integration | None, name: str | None,
-               now: datetime) -> Integration:
+    def _fresh(
+        actor: Actor, provider: Provider, current: Integration | None, name: str | None, now: datetime
+    ) -> Integration:
         """The integration to change: the one stored (renamed if asked), or a new one."""
         if current is not None:
             return current.model_copy(update={"name": name or current.name, "updated_at": now})
@@ -154,22 +189,39 @@ class Setups:
             item = self._validation.enqueue(item, item.rotation.credential_id, item.rotation.version)
         return integration_view(item)
 
-    def _stage_rotation(self, actor: Actor, provider: Provider, credential: Credential,
-                        request: SetupRequest, config: dict[str, Any]) -> Integration:
+    def _stage_rotation(
+        self, actor: Actor, provider: Provider, credential: Credential, request: SetupRequest, config: dict[str, Any]
+    ) -> Integration:
         def change(current: Integration | None) -> Plan:
             if current is None:
                 raise NotConfiguredError()
             check_action("rotate", current.status)
             record = self._credentials.seal(actor.org, provider.key, credential, current.credential.version + 1)
-            rotation = Rotation(credential_id=record.credential_id, version=record.version, status="pending",
-                                fingerprint=record.fingerprint, hint=record.hint, created_at=record.created_at)
-            item = current.model_copy(update={"rotation": rotation, "name": request.name or current.name,
-                                              "config": config, "updated_at": self._clock()})
+            rotation = Rotation(
+                credential_id=record.credential_id,
+                version=record.version,
+                status="pending",
+                fingerprint=record.fingerprint,
+                hint=record.hint,
+                created_at=record.created_at,
+            )
+            item = current.model_copy(
+                update={
+                    "rotation": rotation,
+                    "name": request.name or current.name,
+                    "config": config,
+                    "updated_at": self._clock(),
+                }
+            )
             replaced = frozenset({current.rotation.credential_id}) if current.rotation else frozenset()
             return Plan(item, put=(record,), destroy=replaced)
 
-        return self._writes.write(actor.org, provider.key, change, audit=lambda i: (
-            "rotate", actor.key_id, "ok", i.rotation.fingerprint, {"version": i.rotation.version}))
+        return self._writes.write(
+            actor.org,
+            provider.key,
+            change,
+            audit=lambda i: ("rotate", actor.key_id, "ok", i.rotation.fingerprint, {"version": i.rotation.version}),
+        )
 
     # -- validate -----------------------------------------------------------------------------
 

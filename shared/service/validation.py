@@ -35,8 +35,16 @@ def result_message(result: ValidationResult) -> str:
 
 
 class Validation:
-    def __init__(self, store: Store, registry: Registry, credentials: Credentials, writes: Writes,
-                 queue: ValidationQueue, settings: Settings, clock: Callable[[], datetime]):
+    def __init__(
+        self,
+        store: Store,
+        registry: Registry,
+        credentials: Credentials,
+        writes: Writes,
+        queue: ValidationQueue,
+        settings: Settings,
+        clock: Callable[[], datetime],
+    ):
         self._store = store
         self._registry = registry
         self._credentials = credentials
@@ -79,8 +87,9 @@ class Validation:
     def enqueue(self, item: Integration, credential_id: str, version: int) -> Integration:
         """Queue a validation; when the queue is down, say so on the integration (validate retries)."""
         try:
-            self._queue.publish(ValidationMessage(org=item.org, provider=item.provider, version=version,
-                                                  credential_id=credential_id))
+            self._queue.publish(
+                ValidationMessage(org=item.org, provider=item.provider, version=version, credential_id=credential_id)
+            )
             return item
         except QueueError:
             log.warning("validation could not be queued")
@@ -89,8 +98,12 @@ class Validation:
             if current is None:
                 return None
             if current.rotation and current.rotation.credential_id == credential_id:
-                return current.model_copy(update={"rotation": current.rotation.model_copy(
-                    update={"message": QUEUE_FAILED}), "updated_at": self._clock()})
+                return current.model_copy(
+                    update={
+                        "rotation": current.rotation.model_copy(update={"message": QUEUE_FAILED}),
+                        "updated_at": self._clock(),
+                    }
+                )
             if current.credential and current.credential.credential_id == credential_id:
                 return current.model_copy(update={"status_message": QUEUE_FAILED, "updated_at": self._clock()})
             return current
@@ -110,8 +123,16 @@ class Validation:
 
     # -- the check itself ----------------------------------------------------------------------
 
-    def check(self, item: Integration, credential: Credential, target: str, actor: str, *, inline: bool,
-              action: str = "validate") -> tuple[Integration, ValidationResult | None]:
+    def check(
+        self,
+        item: Integration,
+        credential: Credential,
+        target: str,
+        actor: str,
+        *,
+        inline: bool,
+        action: str = "validate",
+    ) -> tuple[Integration, ValidationResult | None]:
         """Run the provider check on `credential` and record the verdict; (integration, verdict),
         the verdict None when the credential changed meanwhile (nothing recorded).
 
@@ -126,8 +147,16 @@ class Validation:
             log.info("validation result dropped: the credential changed meanwhile")
             return self._store.get_integration(item.org, item.provider) or item, None
 
-    def _check_owned(self, item: Integration, credential: Credential, credential_id: str, target: str,
-                     actor: str, inline: bool, action: str) -> tuple[Integration, ValidationResult]:
+    def _check_owned(
+        self,
+        item: Integration,
+        credential: Credential,
+        credential_id: str,
+        target: str,
+        actor: str,
+        inline: bool,
+        action: str,
+    ) -> tuple[Integration, ValidationResult]:
         if target == "rotation" or item.status in (Status.PENDING, Status.ERROR):
             item = self._mark(item, credential_id, target, "validating")
         result = self._ask_provider(item, credential)
@@ -136,13 +165,30 @@ class Validation:
         fingerprint = ref.fingerprint if ref else None
         if result.transient and not inline:
             # Redelivery will try again: stay `validating` (no status flapping, no status event).
-            self._mark(item, credential_id, target, "validating", message=f"{result_message(result)}: retrying",
-                       code=result.outcome,
-                       audit=lambda i: (action, actor, result.outcome, fingerprint, {"retrying": True}))
+            self._mark(
+                item,
+                credential_id,
+                target,
+                "validating",
+                message=f"{result_message(result)}: retrying",
+                code=result.outcome,
+                audit=lambda i: (action, actor, result.outcome, fingerprint, {"retrying": True}),
+            )
             raise RetryLater(result.outcome)
         details = {"target": target, **({"detail": result.detail} if result.detail else {})}
-        saved = self._record(item, credential_id, target, result, audit=lambda i: (
-            action, actor, "ok" if result.outcome == "valid" else result.outcome, fingerprint, details))
+        saved = self._record(
+            item,
+            credential_id,
+            target,
+            result,
+            audit=lambda i: (
+                action,
+                actor,
+                "ok" if result.outcome == "valid" else result.outcome,
+                fingerprint,
+                details,
+            ),
+        )
         return saved, result
 
     def _ask_provider(self, item: Integration, credential: Credential) -> ValidationResult:
@@ -155,21 +201,34 @@ class Validation:
             log.warning("validator failed on a provider answer", extra={"fields": {"error_type": type(exc).__name__}})
             return ValidationResult("provider_unavailable", "the provider's answer could not be read")
 
-    def _mark(self, item: Integration, credential_id: str, target: str, state: str, message: str | None = None,
-              code: str | None = None, audit: AuditSpec | None = None) -> Integration:
+    def _mark(
+        self,
+        item: Integration,
+        credential_id: str,
+        target: str,
+        state: str,
+        message: str | None = None,
+        code: str | None = None,
+        audit: AuditSpec | None = None,
+    ) -> Integration:
         """Move the targeted credential to validating (with a message while a retry is due)."""
 
         def change(current: Integration | None) -> Integration:
             current = _owned(current, credential_id, target)
             if target == "rotation":
-                return current.model_copy(update={"rotation": current.rotation.model_copy(
-                    update={"status": state, "message": message}), "updated_at": self._clock()})
+                return current.model_copy(
+                    update={
+                        "rotation": current.rotation.model_copy(update={"status": state, "message": message}),
+                        "updated_at": self._clock(),
+                    }
+                )
             return current.moved(Status(state), code, message, self._clock())
 
         return self._writes.write(item.org, item.provider, change, audit=audit)
 
-    def _record(self, item: Integration, credential_id: str, target: str, result: ValidationResult,
-                audit: AuditSpec) -> Integration:
+    def _record(
+        self, item: Integration, credential_id: str, target: str, result: ValidationResult, audit: AuditSpec
+    ) -> Integration:
         now = self._clock()
         message = None if result.outcome == "valid" else result_message(result)
         code = None if result.outcome == "valid" else result.outcome
@@ -178,15 +237,21 @@ class Validation:
             current = _owned(current, credential_id, target)
             if target == "rotation":
                 if result.outcome == "valid":
-                    promoted = current.moved(Status.ACTIVE, None, None, now).model_copy(update={
-                        "credential": current.rotation.promoted(), "rotation": None, "last_validated_at": now})
+                    promoted = current.moved(Status.ACTIVE, None, None, now).model_copy(
+                        update={"credential": current.rotation.promoted(), "rotation": None, "last_validated_at": now}
+                    )
                     # The old credential is destroyed with the promotion, in the same unit of work.
                     old = frozenset({current.credential.credential_id}) if current.credential else frozenset()
                     return Plan(promoted, destroy=old)
-                return current.model_copy(update={"rotation": current.rotation.model_copy(
-                    update={"status": "failed", "message": message}), "updated_at": now})
+                return current.model_copy(
+                    update={
+                        "rotation": current.rotation.model_copy(update={"status": "failed", "message": message}),
+                        "updated_at": now,
+                    }
+                )
             return current.moved(_verdict_status(current.status, result), code, message, now).model_copy(
-                update={"last_validated_at": now})
+                update={"last_validated_at": now}
+            )
 
         return self._writes.write(item.org, item.provider, change, audit=audit)
 

@@ -74,8 +74,17 @@ class Writes:
             if before != after:
                 events.append(self._audit.status_event(subject, before, after, message))
             try:
-                saved = self._store.commit(Write(org, provider, current.revision if current else None, plan.item,
-                                                 plan.put, plan.destroy, tuple(events)))
+                saved = self._store.commit(
+                    Write(
+                        org,
+                        provider,
+                        current.revision if current else None,
+                        plan.item,
+                        plan.put,
+                        plan.destroy,
+                        tuple(events),
+                    )
+                )
             except ConflictError:
                 time.sleep(random.uniform(0.001, 0.02))
                 continue

@@ -51,5 +51,7 @@ class AnthropicValidator(HttpValidator):
         if status == 403 or kind == "permission_error":
             return ValidationResult("missing_permissions", "the key may not list models")
         if status == 402 or kind == "billing_error":
-            return ValidationResult("missing_permissions", "the Anthropic account has a billing problem (check plan and credits)")
+            return ValidationResult(
+                "missing_permissions", "the Anthropic account has a billing problem (check plan and credits)"
+            )
         return unexpected(self.provider, status)

@@ -68,7 +68,9 @@ class HttpValidator:
             return ValidationResult("provider_unavailable", f"{self.provider} sent an answer that could not be read")
 
     def get(self, url: str, headers: dict[str, str], **kwargs: Any) -> Outcome:
-        return request_with_retries(self._client, "GET", url, self.settings, headers=headers, provider=self.provider, **kwargs)
+        return request_with_retries(
+            self._client, "GET", url, self.settings, headers=headers, provider=self.provider, **kwargs
+        )
 
 
 def unexpected(provider: str, status: int) -> ValidationResult:

@@ -122,8 +122,15 @@ class GcpValidator(HttpValidator):
         if response.status_code == 200 and isinstance(body, dict) and isinstance(body.get("access_token"), str):
             return body["access_token"]
         error = str(body.get("error") or "") if isinstance(body, dict) else ""
-        if response.status_code in (400, 401) and error in ("invalid_grant", "invalid_client", "unauthorized_client", "disabled_client"):
-            return ValidationResult("invalid_credentials", "Google refused the key: it is disabled, deleted or not this account's")
+        if response.status_code in (400, 401) and error in (
+            "invalid_grant",
+            "invalid_client",
+            "unauthorized_client",
+            "disabled_client",
+        ):
+            return ValidationResult(
+                "invalid_credentials", "Google refused the key: it is disabled, deleted or not this account's"
+            )
         return unexpected("Google OAuth", response.status_code)
 
     def _bigquery(self, method: str, path: str, token: str, payload: Any = None) -> httpx.Response | ValidationResult:
@@ -175,7 +182,9 @@ class GcpValidator(HttpValidator):
         if status == 401:
             return ValidationResult("invalid_credentials", "BigQuery refused the service account's token")
         if status == 403 and "bigquery.jobs.create" in message:
-            return ValidationResult("missing_permissions", f"cannot run query jobs in project {project}: grant {JOB_USER}")
+            return ValidationResult(
+                "missing_permissions", f"cannot run query jobs in project {project}: grant {JOB_USER}"
+            )
         if status == 403:
             what = f"cannot read billing export table {table}" if table else "cannot run a query"
             return ValidationResult("missing_permissions", f"{what}: grant {DATA_VIEWER} on its dataset")

@@ -20,7 +20,9 @@ from shared.domain.models import Credential
 from shared.settings import Settings
 
 # Project ids: 6-30 chars, lowercase letter first; legacy domain-scoped ids "example.com:my-project".
-PROJECT_ID = re.compile(r"(?:(?P<domain>[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+):)?(?P<name>[a-z][a-z0-9-]{4,28}[a-z0-9])")
+PROJECT_ID = re.compile(
+    r"(?:(?P<domain>[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+):)?(?P<name>[a-z][a-z0-9-]{4,28}[a-z0-9])"
+)
 ACCOUNT_ID = r"[a-z][a-z0-9-]{4,28}[a-z0-9]"
 PRIVATE_KEY_ID = re.compile(r"[0-9a-f]{40}")
 CLIENT_ID = re.compile(r"[0-9]{1,32}")
@@ -100,7 +102,9 @@ def load_private_key(pem: Any) -> Any:
 
 def private_key_of(credential: Credential) -> Any:
     """The credential's loaded private key, parsed once per Credential object."""
-    return credential.memo("gcp.private_key", lambda: load_private_key(load_service_account(credential).get("private_key")))
+    return credential.memo(
+        "gcp.private_key", lambda: load_private_key(load_service_account(credential).get("private_key"))
+    )
 
 
 def check_service_account(credential: Credential, config: dict[str, Any], settings: Settings) -> dict[str, Any]:

@@ -168,7 +168,9 @@ def request_with_retries(
         except (AnswerTooLarge, AnswerUnreadable) as exc:
             # An answer came: the same request would get it again, so it is not retried.
             _log_failure(provider, host, made, False, error_type=type(exc).__name__)
-            detail = "an answer too large to read" if isinstance(exc, AnswerTooLarge) else "an answer that could not be read"
+            detail = (
+                "an answer too large to read" if isinstance(exc, AnswerTooLarge) else "an answer that could not be read"
+            )
             return Outcome(None, ValidationResult("provider_unavailable", f"{provider} sent {detail}"), made)
         except httpx.TimeoutException as exc:
             last_outcome, last_detail = "provider_unavailable", f"{provider} did not answer in time"

@@ -64,7 +64,9 @@ class OpenAICompatibleValidator(HttpValidator):
         return headers
 
     def ask(self, credential: Credential, config: dict[str, Any]) -> ValidationResult:
-        outcome = self.get(self.models_url(), self.request_headers(credential, config), is_transient=openai_is_transient)
+        outcome = self.get(
+            self.models_url(), self.request_headers(credential, config), is_transient=openai_is_transient
+        )
         if outcome.result is not None:
             return outcome.result
         assert outcome.response is not None
@@ -78,15 +80,23 @@ class OpenAICompatibleValidator(HttpValidator):
             detail = "admin key" if self.key_type(credential) == "admin" else None
             return ValidationResult("valid", detail)
         if status == 401:
-            if code == "missing_scope" or "insufficient permissions" in message.lower() or "missing scopes" in message.lower():
-                return ValidationResult("missing_permissions", "the key lacks the scope to list models (api.model.read)")
+            if (
+                code == "missing_scope"
+                or "insufficient permissions" in message.lower()
+                or "missing scopes" in message.lower()
+            ):
+                return ValidationResult(
+                    "missing_permissions", "the key lacks the scope to list models (api.model.read)"
+                )
             return ValidationResult("invalid_credentials", None)
         if status == 403:
             if "unsupported_country" in code:
                 return ValidationResult("missing_permissions", f"{self.provider} does not serve this country or region")
             return ValidationResult("missing_permissions", f"{self.provider} denied access to the model list")
         if is_insufficient_quota(response):
-            return ValidationResult("missing_permissions", "the account has insufficient quota (check plan and billing)")
+            return ValidationResult(
+                "missing_permissions", "the account has insufficient quota (check plan and billing)"
+            )
         return unexpected(self.provider, status)
 
 

@@ -35,8 +35,9 @@ class CipherUnderTest:
 def under_test(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CipherUnderTest]:
     if request.param == "local":
         keyring = LocalKeyring(tmp_path / "data" / "keyring.json")
-        yield CipherUnderTest(cipher=keyring, rotate=keyring.rotate,
-                              another=lambda: LocalKeyring(tmp_path / "another" / "keyring.json"))
+        yield CipherUnderTest(
+            cipher=keyring, rotate=keyring.rotate, another=lambda: LocalKeyring(tmp_path / "another" / "keyring.json")
+        )
         return
     with KmsStandIn() as server:
         server.add_key(DEFAULT_KEY)
@@ -84,8 +85,14 @@ def test_encryption_is_randomized(cipher: Cipher) -> None:
 
 @pytest.mark.parametrize(
     "other_ad",
-    [owner_ad(org="globex"), owner_ad(provider="anthropic"), owner_ad(version=2), owner_ad(credential_id="d" * 32),
-     legacy_associated_data("acme", "openai", 1), b""],
+    [
+        owner_ad(org="globex"),
+        owner_ad(provider="anthropic"),
+        owner_ad(version=2),
+        owner_ad(credential_id="d" * 32),
+        legacy_associated_data("acme", "openai", 1),
+        b"",
+    ],
     ids=["other-org", "other-provider", "other-version", "other-credential-id", "legacy-binding", "empty-ad"],
 )
 def test_other_associated_data_fails(cipher: Cipher, other_ad: bytes) -> None:
@@ -124,9 +131,7 @@ def test_large_plaintext(cipher: Cipher) -> None:
     assert cipher.decrypt(sealed.ciphertext, owner_ad()) == plaintext
 
 
-def test_key_version_recorded_and_rotation_keeps_old_ciphertexts(
-    cipher: Cipher, under_test: CipherUnderTest
-) -> None:
+def test_key_version_recorded_and_rotation_keeps_old_ciphertexts(cipher: Cipher, under_test: CipherUnderTest) -> None:
     old_plaintext, new_plaintext = fake_secret(), fake_secret()
     before = cipher.encrypt(old_plaintext, owner_ad())
     assert before.key_version == cipher.primary_key_version()

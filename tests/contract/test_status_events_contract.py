@@ -30,8 +30,13 @@ AT = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
 PAYLOAD_KEYS = {"org", "provider", "from", "to", "message", "at"}
 
 
-def event(org: str = "acme", provider: str = "openai", before: Status = Status.VALIDATING,
-          after: Status = Status.ACTIVE, message: str | None = None) -> StatusEvent:
+def event(
+    org: str = "acme",
+    provider: str = "openai",
+    before: Status = Status.VALIDATING,
+    after: Status = Status.ACTIVE,
+    message: str | None = None,
+) -> StatusEvent:
     return StatusEvent(org=org, provider=provider, from_status=before, to_status=after, message=message, at=AT)
 
 
@@ -51,8 +56,9 @@ def _local(tmp_path: Path) -> Iterator[EventsUnderTest]:
         return events.read()  # publish returns once the line is written
 
     try:
-        yield EventsUnderTest("local", events, received,
-                              lambda: LocalStatusEvents(tmp_path / "not-a-directory" / "status-events.jsonl"))
+        yield EventsUnderTest(
+            "local", events, received, lambda: LocalStatusEvents(tmp_path / "not-a-directory" / "status-events.jsonl")
+        )
     finally:
         events.close()
 
@@ -76,11 +82,13 @@ def _pubsub() -> Iterator[EventsUnderTest]:
             response = subscriber.pull(request={"subscription": subscription, "max_messages": 10}, timeout=5)
             for item in response.received_messages:
                 payloads.append(json.loads(item.message.data))
-                assert dict(item.message.attributes) == {k: str(v) for k, v in payloads[-1].items()
-                                                         if k in ("org", "provider", "from", "to") and v}
+                assert dict(item.message.attributes) == {
+                    k: str(v) for k, v in payloads[-1].items() if k in ("org", "provider", "from", "to") and v
+                }
             if response.received_messages:
-                subscriber.acknowledge(request={"subscription": subscription,
-                                                "ack_ids": [m.ack_id for m in response.received_messages]})
+                subscriber.acknowledge(
+                    request={"subscription": subscription, "ack_ids": [m.ack_id for m in response.received_messages]}
+                )
         return list(payloads)
 
     built: list[StatusEvents] = []
@@ -98,8 +106,9 @@ def _pubsub() -> Iterator[EventsUnderTest]:
 
 
 @pytest.fixture(params=["local", "pubsub"])
-def under_test(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-               ) -> Iterator[EventsUnderTest]:
+def under_test(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[EventsUnderTest]:
     if request.param == "local":
         yield from _local(tmp_path)
         return
@@ -155,8 +164,7 @@ def test_close_is_idempotent_and_a_publish_after_it_raises_queue_error(under_tes
         under_test.events.publish(event())
 
 
-def test_an_event_that_cannot_be_published_raises_queue_error_naming_nothing_of_it(
-        under_test: EventsUnderTest) -> None:
+def test_an_event_that_cannot_be_published_raises_queue_error_naming_nothing_of_it(under_test: EventsUnderTest) -> None:
     sent = event(org="canary_org", provider="deepseek", message="canary-message")
 
     with pytest.raises(QueueError) as raised:

@@ -24,13 +24,20 @@ CEST = timezone(timedelta(hours=2))
 
 def make_org(slug: str = "acme", key: str | None = None) -> Org:
     key = key or f"key-{slug}-{uuid.uuid4().hex}"
-    return Org(slug=slug, api_key_id=f"kid_{slug}", api_key_hash=hashlib.sha256(key.encode()).hexdigest(), created_at=T0)
+    return Org(
+        slug=slug, api_key_id=f"kid_{slug}", api_key_hash=hashlib.sha256(key.encode()).hexdigest(), created_at=T0
+    )
 
 
 def make_integration(org: str = "acme", provider: str = "openai", **overrides: Any) -> Integration:
     fields: dict[str, Any] = dict(
-        org=org, provider=provider, category="llm", name="OpenAI", status=Status.PENDING,
-        created_at=T0, updated_at=T0,
+        org=org,
+        provider=provider,
+        category="llm",
+        name="OpenAI",
+        status=Status.PENDING,
+        created_at=T0,
+        updated_at=T0,
     )
     fields.update(overrides)
     return Integration(**fields)
@@ -39,29 +46,58 @@ def make_integration(org: str = "acme", provider: str = "openai", **overrides: A
 def full_integration(org: str = "acme", provider: str = "gcp") -> Integration:
     """Every optional field set, with values that tempt a lossy mapping."""
     return make_integration(
-        org=org, provider=provider, category="cloud", name="Google Cloud", status=Status.ERROR,
-        status_code="missing_permissions", status_message="Missing permissions: bigquery.jobs.create",
-        credential=CredentialRef(credential_id="c-1", version=3, fingerprint="ab" * 32, hint="sa@p.iam key 0123abcd",
-                                 created_at=T0 + timedelta(seconds=1)),
-        rotation=Rotation(credential_id="c-2", version=4, status="failed", message="API key invalid or expired",
-                          fingerprint="cd" * 32, hint="sk-...wxyz", created_at=T0 + timedelta(seconds=2)),
+        org=org,
+        provider=provider,
+        category="cloud",
+        name="Google Cloud",
+        status=Status.ERROR,
+        status_code="missing_permissions",
+        status_message="Missing permissions: bigquery.jobs.create",
+        credential=CredentialRef(
+            credential_id="c-1",
+            version=3,
+            fingerprint="ab" * 32,
+            hint="sa@p.iam key 0123abcd",
+            created_at=T0 + timedelta(seconds=1),
+        ),
+        rotation=Rotation(
+            credential_id="c-2",
+            version=4,
+            status="failed",
+            message="API key invalid or expired",
+            fingerprint="cd" * 32,
+            hint="sk-...wxyz",
+            created_at=T0 + timedelta(seconds=2),
+        ),
         config={"billing_table": "p.d.t", "nested": {"list": [1, 2.5, None, "é"], "flag": True}},
-        created_at=T0, updated_at=T0 + timedelta(minutes=5), last_validated_at=T0 + timedelta(minutes=4),
+        created_at=T0,
+        updated_at=T0 + timedelta(minutes=5),
+        last_validated_at=T0 + timedelta(minutes=4),
     )
 
 
-def make_record(org: str = "acme", provider: str = "openai", credential_id: str = "c-1", **overrides: Any) -> CredentialRecord:
+def make_record(
+    org: str = "acme", provider: str = "openai", credential_id: str = "c-1", **overrides: Any
+) -> CredentialRecord:
     fields: dict[str, Any] = dict(
-        org=org, provider=provider, credential_id=credential_id, version=1, ciphertext=b"\x00sealed\xff",
-        key_version="v1", fingerprint="ef" * 32, hint="sk-...a1B2", created_at=T0,
+        org=org,
+        provider=provider,
+        credential_id=credential_id,
+        version=1,
+        ciphertext=b"\x00sealed\xff",
+        key_version="v1",
+        fingerprint="ef" * 32,
+        hint="sk-...a1B2",
+        created_at=T0,
     )
     fields.update(overrides)
     return CredentialRecord(**fields)
 
 
 def make_event(at: datetime, event_id: str, org: str = "acme", provider: str = "openai", **overrides: Any) -> Event:
-    fields: dict[str, Any] = dict(id=event_id, org=org, provider=provider, at=at, action="setup", actor="kid_acme",
-                                  outcome="pending")
+    fields: dict[str, Any] = dict(
+        id=event_id, org=org, provider=provider, at=at, action="setup", actor="kid_acme", outcome="pending"
+    )
     fields.update(overrides)
     return Event(**fields)
 
@@ -228,12 +264,25 @@ def test_absent_optional_fields_stay_absent(store):
 
     # and a value can be cleared back to None by an update
     full = store.insert_integration(full_integration(provider="gcp"))
-    cleared = full.model_copy(update={"rotation": None, "credential": None, "status_code": None,
-                                      "status_message": None, "last_validated_at": None, "config": {}})
+    cleared = full.model_copy(
+        update={
+            "rotation": None,
+            "credential": None,
+            "status_code": None,
+            "status_message": None,
+            "last_validated_at": None,
+            "config": {},
+        }
+    )
     store.update_integration(cleared, expected_revision=1)
     read = store.get_integration("acme", "gcp")
     assert (read.rotation, read.credential, read.status_code, read.last_validated_at, read.config) == (
-        None, None, None, None, {})
+        None,
+        None,
+        None,
+        None,
+        {},
+    )
 
 
 def test_timestamps_come_back_in_utc_to_the_millisecond(store):
@@ -249,8 +298,12 @@ def test_timestamps_come_back_in_utc_to_the_millisecond(store):
 
 
 def test_credential_put_get_round_trips_every_byte_value(store):
-    record = make_record(ciphertext=bytes(range(256)) + bytes(range(255, -1, -1)), version=7, key_version="v3",
-                         created_at=datetime(2026, 3, 14, 16, 0, 0, 1000, tzinfo=CEST))
+    record = make_record(
+        ciphertext=bytes(range(256)) + bytes(range(255, -1, -1)),
+        version=7,
+        key_version="v3",
+        created_at=datetime(2026, 3, 14, 16, 0, 0, 1000, tzinfo=CEST),
+    )
     store.put_credential(record)
     read = store.get_credential("acme", "openai", "c-1")
     assert read == record
@@ -283,7 +336,11 @@ def test_delete_credentials_keeps_what_it_is_told_and_touches_no_other_owner(sto
     store.put_credential(make_record(org="globex", credential_id="c-1"))
 
     assert store.delete_credentials("acme", "openai", keep=frozenset({"c-2"})) == 2
-    assert [store.get_credential("acme", "openai", c) is not None for c in ("c-1", "c-2", "c-3")] == [False, True, False]
+    assert [store.get_credential("acme", "openai", c) is not None for c in ("c-1", "c-2", "c-3")] == [
+        False,
+        True,
+        False,
+    ]
     assert store.get_credential("acme", "anthropic", "c-1") is not None
     assert store.get_credential("globex", "openai", "c-1") is not None
     assert store.delete_credentials("acme", "openai") == 1
@@ -295,7 +352,9 @@ def test_delete_credentials_created_before_spares_newer_rows(store):
     store.put_credential(make_record(credential_id="new", created_at=T0 + timedelta(minutes=10)))
     store.put_credential(make_record(credential_id="kept", created_at=T0))
 
-    deleted = store.delete_credentials("acme", "openai", keep=frozenset({"kept"}), created_before=T0 + timedelta(minutes=5))
+    deleted = store.delete_credentials(
+        "acme", "openai", keep=frozenset({"kept"}), created_before=T0 + timedelta(minutes=5)
+    )
     assert deleted == 1
     assert store.get_credential("acme", "openai", "old") is None
     assert store.get_credential("acme", "openai", "new") is not None
@@ -303,8 +362,14 @@ def test_delete_credentials_created_before_spares_newer_rows(store):
 
 
 def test_list_credentials_pages_through_every_owner_in_key_order(store):
-    keys = [("acme", "openai", "c-2"), ("acme", "anthropic", "c-9"), ("globex", "gcp", "c-1"),
-            ("acme", "openai", "c-1"), ("acme", "openai", "c-10"), ("aardvark", "zeta", "c-0")]
+    keys = [
+        ("acme", "openai", "c-2"),
+        ("acme", "anthropic", "c-9"),
+        ("globex", "gcp", "c-1"),
+        ("acme", "openai", "c-1"),
+        ("acme", "openai", "c-10"),
+        ("aardvark", "zeta", "c-0"),
+    ]
     for org, provider, cid in keys:
         store.put_credential(make_record(org=org, provider=provider, credential_id=cid))
 
@@ -443,8 +508,13 @@ def test_event_cursor_accepts_a_non_utc_timestamp(store):
 
 
 def _ref(record: CredentialRecord) -> CredentialRef:
-    return CredentialRef(credential_id=record.credential_id, version=record.version, fingerprint=record.fingerprint,
-                         hint=record.hint, created_at=record.created_at)
+    return CredentialRef(
+        credential_id=record.credential_id,
+        version=record.version,
+        fingerprint=record.fingerprint,
+        hint=record.hint,
+        created_at=record.created_at,
+    )
 
 
 def test_commit_stores_the_integration_its_credentials_and_events_together(store):
@@ -457,14 +527,21 @@ def test_commit_stores_the_integration_its_credentials_and_events_together(store
 
     second = make_record(credential_id="c-2", version=2)
     replaced = saved.model_copy(update={"credential": _ref(second), "name": "Renamed"})
-    again = store.commit(Write("acme", "openai", 1, replaced, (second,), frozenset({"c-1"}),
-                               (make_event(T0 + timedelta(seconds=1), "e2"),)))
+    again = store.commit(
+        Write(
+            "acme", "openai", 1, replaced, (second,), frozenset({"c-1"}), (make_event(T0 + timedelta(seconds=1), "e2"),)
+        )
+    )
     assert again.revision == 2 and store.get_integration("acme", "openai").name == "Renamed"
     assert store.get_credential("acme", "openai", "c-1") is None
     assert store.get_credential("acme", "openai", "c-2") is not None
 
-    assert store.commit(Write("acme", "openai", 2, None, (), frozenset({"c-2"}),
-                              (make_event(T0 + timedelta(seconds=2), "e3"),))) is None
+    assert (
+        store.commit(
+            Write("acme", "openai", 2, None, (), frozenset({"c-2"}), (make_event(T0 + timedelta(seconds=2), "e3"),))
+        )
+        is None
+    )
     assert store.get_integration("acme", "openai") is None
     assert store.list_credentials(None, 10) == []
     assert [e.id for e in store.list_events("acme", "openai", 10)] == ["e3", "e2", "e1"]
@@ -475,8 +552,17 @@ def test_a_commit_that_loses_its_race_leaves_nothing(store):
     saved = store.commit(Write("acme", "openai", None, make_integration(credential=_ref(first)), (first,)))
     late = make_record(credential_id="c-late", version=2)
     with pytest.raises(ConflictError):  # a stale revision
-        store.commit(Write("acme", "openai", 7, saved.model_copy(update={"credential": _ref(late)}), (late,),
-                           frozenset({"c-1"}), (make_event(T0, "lost"),)))
+        store.commit(
+            Write(
+                "acme",
+                "openai",
+                7,
+                saved.model_copy(update={"credential": _ref(late)}),
+                (late,),
+                frozenset({"c-1"}),
+                (make_event(T0, "lost"),),
+            )
+        )
     with pytest.raises(ConflictError):  # an insert of what exists
         store.commit(Write("acme", "openai", None, make_integration(name="Other"), (late,)))
     with pytest.raises(ConflictError):  # a delete at a stale revision
@@ -488,12 +574,16 @@ def test_a_commit_that_loses_its_race_leaves_nothing(store):
 
 def test_unsettled_integrations_are_listed_once_old_enough(store):
     old, fresh = T0, T0 + timedelta(hours=1)
-    rotation = Rotation(credential_id="r", version=2, status="validating", fingerprint="cd" * 32, hint="h",
-                        created_at=old)
+    rotation = Rotation(
+        credential_id="r", version=2, status="validating", fingerprint="cd" * 32, hint="h", created_at=old
+    )
     for provider, status, updated, rot in [
-        ("openai", Status.PENDING, old, None), ("anthropic", Status.VALIDATING, old, None),
-        ("gemini", Status.ACTIVE, old, rotation), ("deepseek", Status.ACTIVE, old, None),
-        ("gcp", Status.PENDING, fresh, None), ("slack", Status.DISABLED, old, rotation),
+        ("openai", Status.PENDING, old, None),
+        ("anthropic", Status.VALIDATING, old, None),
+        ("gemini", Status.ACTIVE, old, rotation),
+        ("deepseek", Status.ACTIVE, old, None),
+        ("gcp", Status.PENDING, fresh, None),
+        ("slack", Status.DISABLED, old, rotation),
     ]:
         store.insert_integration(make_integration(provider=provider, status=status, updated_at=updated, rotation=rot))
     found = store.list_unsettled_integrations(T0 + timedelta(minutes=30))
@@ -501,13 +591,18 @@ def test_unsettled_integrations_are_listed_once_old_enough(store):
 
 
 def test_orphan_credentials_are_destroyed_once_old_and_unreferenced(store):
-    rotation = Rotation(credential_id="rot", version=2, status="pending", fingerprint="cd" * 32, hint="h",
-                        created_at=T0)
+    rotation = Rotation(
+        credential_id="rot", version=2, status="pending", fingerprint="cd" * 32, hint="h", created_at=T0
+    )
     current = make_record(credential_id="cur")
     store.insert_integration(make_integration(credential=_ref(current), rotation=rotation))
-    for record in (current, make_record(credential_id="rot", version=2), make_record(credential_id="orphan"),
-                   make_record(credential_id="young", created_at=T0 + timedelta(hours=1)),
-                   make_record(provider="gemini", credential_id="cur")):  # same id, another integration
+    for record in (
+        current,
+        make_record(credential_id="rot", version=2),
+        make_record(credential_id="orphan"),
+        make_record(credential_id="young", created_at=T0 + timedelta(hours=1)),
+        make_record(provider="gemini", credential_id="cur"),
+    ):  # same id, another integration
         store.put_credential(record)
     assert store.delete_orphan_credentials(T0 + timedelta(minutes=1)) == 2
     left = sorted((r.provider, r.credential_id) for r in store.list_credentials(None, 10))

@@ -17,7 +17,9 @@ T0 = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
 
 
 def _org(slug: str) -> Org:
-    return Org(slug=slug, api_key_id=f"kid_{slug}", api_key_hash=hashlib.sha256(slug.encode()).hexdigest(), created_at=T0)
+    return Org(
+        slug=slug, api_key_id=f"kid_{slug}", api_key_hash=hashlib.sha256(slug.encode()).hexdigest(), created_at=T0
+    )
 
 
 def test_the_store_offers_every_method_of_the_port(store) -> None:

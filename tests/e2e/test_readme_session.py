@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def session_blocks() -> tuple[str, str, str]:
     """(terminals block, create-org block, session block) of the README's curl session."""
     readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## A session with curl"):]
+    section = readme[readme.index("## A session with curl") :]
     section = section[: section.index("\n## ")]
     blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
     terminals = next(b for b in blocks if "make run" in b)
@@ -77,14 +77,26 @@ def test_the_readme_session_runs_twice_without_an_error(tmp_path):
     wrapper = tmp_path / ".venv" / "bin" / "python"
     wrapper.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n')
     wrapper.chmod(0o755)
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("STORE_", "KMS_", "QUEUE_", "PUBSUB_", "BIGQUERY_",
-                                                                      "VALIDATION_", "GCP_", "VALIDATOR_"))}
-    env = base | {"PYTHONPATH": str(ROOT), "DATA_DIR": str(tmp_path / "data"), "PORT": str(port),
-                  "PYTHONUNBUFFERED": "1"}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("STORE_", "KMS_", "QUEUE_", "PUBSUB_", "BIGQUERY_", "VALIDATION_", "GCP_", "VALIDATOR_"))
+    }
+    env = base | {
+        "PYTHONPATH": str(ROOT),
+        "DATA_DIR": str(tmp_path / "data"),
+        "PORT": str(port),
+        "PYTHONUNBUFFERED": "1",
+    }
 
     # Terminal 1: what `make standins` runs, writing .standins.env where the session sources it.
-    standins = subprocess.Popen([sys.executable, "-m", "tests.support.standins", "--env-file", ".standins.env"],
-                                cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    standins = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.standins", "--env-file", ".standins.env"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     server = None
     try:
         deadline = time.monotonic() + 30
@@ -92,20 +104,32 @@ def test_the_readme_session_runs_twice_without_an_error(tmp_path):
             assert time.monotonic() < deadline and standins.poll() is None, "the stand-ins did not start"
             time.sleep(0.1)
         # Terminal 2: `. ./.standins.env && <README settings> make run`.
-        exports = subprocess.run(["bash", "-c", ". ./.standins.env && env -0"], cwd=tmp_path, env=env,
-                                 capture_output=True, check=True).stdout.decode()
+        exports = subprocess.run(
+            ["bash", "-c", ". ./.standins.env && env -0"], cwd=tmp_path, env=env, capture_output=True, check=True
+        ).stdout.decode()
         server_env = dict(item.split("=", 1) for item in exports.split("\0") if "=" in item)
         server_env |= server_settings(terminals) | {"LOG_LEVEL": "WARNING", "PROVIDER_BACKOFF_SECONDS": "0.01"}
         with open(tmp_path / "server.log", "wb") as log:
-            server = subprocess.Popen([sys.executable, "-m", "shared.cli", "serve"], cwd=tmp_path, env=server_env,
-                                      stdout=log, stderr=subprocess.STDOUT)
+            server = subprocess.Popen(
+                [sys.executable, "-m", "shared.cli", "serve"],
+                cwd=tmp_path,
+                env=server_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         wait_for(f"http://127.0.0.1:{port}/", server)
 
         # Terminal 3: source the env file, create the org once, then run the session twice.
         local = session.replace("127.0.0.1:8080", f"127.0.0.1:{port}")
-        script = ". ./.standins.env\n" + create + "\nexport KEY\n" + "\n".join(
-            f"echo '=== run {n}'\n{local}" for n in (1, 2))
-        done = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        script = (
+            ". ./.standins.env\n"
+            + create
+            + "\nexport KEY\n"
+            + "\n".join(f"echo '=== run {n}'\n{local}" for n in (1, 2))
+        )
+        done = subprocess.run(
+            ["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
     finally:
         if server is not None:
             stop(server, signal.SIGTERM)

@@ -23,8 +23,9 @@ def test_serve_requeues_validations_lost_in_a_crash(tmp_path) -> None:
     with ProviderServers() as providers:
         live = LiveService(tmp_path, providers)
         long_ago = utcnow() - timedelta(hours=1)
-        crashed = build_service(settings_for(providers, data_dir=live.data_dir), queue=RecordingQueue(),
-                                clock=lambda: long_ago)
+        crashed = build_service(
+            settings_for(providers, data_dir=live.data_dir), queue=RecordingQueue(), clock=lambda: long_ago
+        )
         api_key = crashed.orgs.create_org("acme_corp")
         key = providers.openai.set(openai_key(), "valid")
         actor = crashed.orgs.authenticate(api_key, "acme_corp")

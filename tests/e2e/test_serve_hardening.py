@@ -61,8 +61,10 @@ def test_only_the_local_queue_reaches_the_validator(live) -> None:
 
 def test_conflicting_content_length_gets_a_prompt_json_error(live) -> None:
     service, _ = live
-    request = (f"POST /api/v1/integrations/{ORG}/openai/setup HTTP/1.1\r\nHost: x\r\n"
-               "Content-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 50\r\n\r\n{}").encode()
+    request = (
+        f"POST /api/v1/integrations/{ORG}/openai/setup HTTP/1.1\r\nHost: x\r\n"
+        "Content-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 50\r\n\r\n{}"
+    ).encode()
     started = time.monotonic()
     with socket.create_connection(("127.0.0.1", service.port), timeout=15) as sock:
         sock.sendall(request)

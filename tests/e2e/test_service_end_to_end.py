@@ -170,7 +170,10 @@ def test_provider_verdicts_are_statuses_not_request_errors(api, providers, canar
     assert body["status_message"].startswith("Missing permissions")
     body = api.call("POST", f"/{ORG}/gemini/setup?wait=true", 200, json={"credential": gem})
     assert (body["status"], body["status_code"], body["status_message"]) == (
-        "error", "invalid_credentials", "API key invalid or expired")
+        "error",
+        "invalid_credentials",
+        "API key invalid or expired",
+    )
     body = api.call("POST", f"/{ORG}/anthropic/setup", 202, json={"credential": ant})
     body = api.wait("anthropic", lambda b: b["status"] == "error")
     assert body["status_code"] == "missing_permissions"
@@ -180,8 +183,14 @@ def test_provider_down_then_revoked_key_expires(live, api, providers, canaries):
     down = providers.deepseek.set(deepseek_key(), "unavailable")
     canaries.append(down)
     # One outage, one answer: 503 on every path that waits; the integration records it.
-    api.error("POST", f"/{ORG}/deepseek/setup?wait=true", 503, "provider_unavailable", "Provider unavailable",
-              json={"credential": down})
+    api.error(
+        "POST",
+        f"/{ORG}/deepseek/setup?wait=true",
+        503,
+        "provider_unavailable",
+        "Provider unavailable",
+        json={"credential": down},
+    )
     body = api.call("GET", f"/{ORG}/deepseek", 200)
     assert body["status"] == "error" and body["status_message"].startswith("Provider unavailable")
     api.error("POST", f"/{ORG}/deepseek/validate", 503, "provider_unavailable", "Provider unavailable")
@@ -195,15 +204,40 @@ def test_provider_down_then_revoked_key_expires(live, api, providers, canaries):
 
 
 def test_request_errors_from_the_catalogue(live, api, keys):
-    api.error("POST", f"/{ORG}/openai/setup", 400, "invalid_format", "Invalid API key format",
-              json={"credential": "sk-ant-api03-not-an-openai-key"})
+    api.error(
+        "POST",
+        f"/{ORG}/openai/setup",
+        400,
+        "invalid_format",
+        "Invalid API key format",
+        json={"credential": "sk-ant-api03-not-an-openai-key"},
+    )
     api.error("POST", f"/{ORG}/openai/setup", 400, "bad_request", json={"name": "no credential"})
-    api.error("POST", f"/{ORG}/openai/setup", 400, "bad_request", content=b"{not json",
-              headers={"Content-Type": "application/json"})
-    api.error("POST", f"/{ORG}/openai/setup", 415, "unsupported_media_type", "Content-Type must be application/json",
-              content=b"credential=x", headers={"Content-Type": "application/x-www-form-urlencoded"})
-    api.error("POST", f"/{ORG}/openai/setup", 413, "payload_too_large", "Request body too large",
-              json={"credential": "x" * 70_000})
+    api.error(
+        "POST",
+        f"/{ORG}/openai/setup",
+        400,
+        "bad_request",
+        content=b"{not json",
+        headers={"Content-Type": "application/json"},
+    )
+    api.error(
+        "POST",
+        f"/{ORG}/openai/setup",
+        415,
+        "unsupported_media_type",
+        "Content-Type must be application/json",
+        content=b"credential=x",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    api.error(
+        "POST",
+        f"/{ORG}/openai/setup",
+        413,
+        "payload_too_large",
+        "Request body too large",
+        json={"credential": "x" * 70_000},
+    )
     api.error("POST", f"/{ORG}/nosuch/setup", 404, "unknown_provider", json={"credential": "x"})
     body = api.error("POST", f"/{ORG}/aws/setup", 404, "unknown_provider", json={"credential": "x"})
     assert "planned" in body["error"]["message"]
@@ -211,7 +245,9 @@ def test_request_errors_from_the_catalogue(live, api, keys):
     api.error("DELETE", f"/{ORG}/figma", 404, "not_configured", "Integration not configured")
     response = live.client(keys["acme"]).request("PUT", f"/{ORG}/openai")
     assert response.status_code == 405 and response.json()["error"] == {
-        "code": "method_not_allowed", "message": "Method not allowed"}
+        "code": "method_not_allowed",
+        "message": "Method not allowed",
+    }
     assert response.headers["Allow"] == "DELETE, GET, OPTIONS, PATCH"
     api.error("GET", f"/{ORG}/openai/nothing/here", 404, "not_found")
 
@@ -282,8 +318,14 @@ def test_encryption_failure_stores_nothing(live, api, providers, canaries):
         key = providers.anthropic.set(anthropic_key(), "valid")
         canaries.append(key)
         api.error("POST", f"/{ORG}/cursor/setup", 202 and 400, "bad_request", json={})
-        api.error("POST", f"/{ORG}/anthropic/setup", 502, "encryption_failed", "Credential encryption failed",
-                  json={"credential": key})
+        api.error(
+            "POST",
+            f"/{ORG}/anthropic/setup",
+            502,
+            "encryption_failed",
+            "Credential encryption failed",
+            json={"credential": key},
+        )
     body = api.call("GET", f"/{ORG}/anthropic", 200)
     assert body["credential"]["fingerprint"] != __import__("hashlib").sha256(key.encode()).hexdigest()[:8]
 
@@ -330,7 +372,12 @@ def test_no_plaintext_credential_anywhere(live, keys, canaries):
     hits = [(where, c[:12]) for where, blob in live.everything_written() for c in canaries if c.encode() in blob]
     assert hits == []
     # The org API keys are secrets too: only their hashes are stored or logged.
-    stored = [(where) for where, blob in live.everything_written() if not where.startswith("cli")
-              for k in keys.values() if k.encode() in blob]
+    stored = [
+        (where)
+        for where, blob in live.everything_written()
+        if not where.startswith("cli")
+        for k in keys.values()
+        if k.encode() in blob
+    ]
     assert stored == []
     assert json.dumps(live.logs()).count("X-API-Key") == 0

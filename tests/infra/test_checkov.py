@@ -32,7 +32,10 @@ def test_checkov_finds_no_failed_check() -> None:
         pytest.fail("python3 is needed to create checkov's virtualenv")
     result = subprocess.run(
         ["bash", str(REPO / "tools" / "checkov.sh"), "-d", "terraform", "--framework", "terraform", "-o", "json"],
-        cwd=REPO, capture_output=True, text=True, timeout=230,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=230,
     )
     assert result.stdout.strip(), f"checkov printed nothing: {result.stderr[-2000:]}"
     report = json.loads(result.stdout)

@@ -18,11 +18,15 @@ from tests.infra.expected import DEPLOY_ENV_KEYS, EVENT_FUNCTIONS, REPO, functio
 
 DEPLOY = REPO / "deploy.sh"
 SCRIPTS = [DEPLOY, REPO / "terraform" / "scripts" / "wire_dead_letter.sh", REPO / "tools" / "checkov.sh"]
-SECRET = re.compile(r"sk-(proj|ant|admin|svcacct)-[A-Za-z0-9_-]{30,}|AIza[A-Za-z0-9_-]{35}|-----BEGIN (RSA )?PRIVATE KEY-----")
+SECRET = re.compile(
+    r"sk-(proj|ant|admin|svcacct)-[A-Za-z0-9_-]{30,}|AIza[A-Za-z0-9_-]{35}|-----BEGIN (RSA )?PRIVATE KEY-----"
+)
 SETTINGS = {"PROJECT": "demo-project", "REGION": "europe-west1", "CORS_ORIGINS": "https://a.example,https://b.example"}
 
 
-def run_deploy(*args: str, env: dict[str, str] | None = None, drop: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+def run_deploy(
+    *args: str, env: dict[str, str] | None = None, drop: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess:
     full = {k: v for k, v in os.environ.items() if k not in drop and k not in SETTINGS}
     full.update(env if env is not None else SETTINGS)
     return subprocess.run(["bash", str(DEPLOY), *args], env=full, capture_output=True, text=True, timeout=60)
@@ -76,7 +80,10 @@ def test_dry_run_deploys_every_function_with_its_settings(dry_run: subprocess.Co
         env = env_vars(f["set-env-vars"])
         assert set(env) == DEPLOY_ENV_KEYS
         assert env["STORE_BACKEND"] == "bigquery" and env["KMS_BACKEND"] == "gcp" and env["QUEUE_BACKEND"] == "pubsub"
-        assert env["KMS_KEY_NAME"] == "projects/demo-project/locations/europe-west1/keyRings/integrations/cryptoKeys/credentials"
+        assert (
+            env["KMS_KEY_NAME"]
+            == "projects/demo-project/locations/europe-west1/keyRings/integrations/cryptoKeys/credentials"
+        )
         assert env["PUBSUB_TOPIC"] == "integration-validation"
         assert env["STATUS_EVENTS_TOPIC"] == "integration-status-events"
         assert env["CORS_ORIGINS"] == SETTINGS["CORS_ORIGINS"] and env["GCP_PROJECT"] == "demo-project"
@@ -155,6 +162,7 @@ def test_running_twice_issues_the_same_commands_and_stages_clean_bundles(tmp_pat
 
 # --- gcloud's own argument parser (no account configured, endpoints pointed at a closed port) -----
 
+
 def _gcloud_parse(argv: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
@@ -175,9 +183,7 @@ def test_gcloud_accepts_the_arguments(dry_run: subprocess.CompletedProcess, tmp_
     commands = deploy_commands(dry_run.stdout)
     http = sorted(set(commands) - EVENT_FUNCTIONS)[0]
     checked = [commands[http], commands[sorted(EVENT_FUNCTIONS)[0]]]
-    checked += [
-        shlex.split(line) for line in dry_run.stdout.splitlines() if "subscriptions update" in line
-    ]
+    checked += [shlex.split(line) for line in dry_run.stdout.splitlines() if "subscriptions update" in line]
     for argv in checked:
         argv = [gcloud] + [a.replace("<", "x").replace(">", "x").replace(" ", "-") for a in argv[1:]]
         argv = [re.sub(r"^--source=.*", f"--source={REPO / 'functions' / http}", a) for a in argv]

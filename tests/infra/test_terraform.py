@@ -46,7 +46,10 @@ def test_terraform_fmt_is_clean() -> None:
     terraform = tf.require_terraform()
     result = subprocess.run(
         [terraform, "fmt", "-check", "-recursive", "-diff", str(TERRAFORM)],
-        env=tf.terraform_env(), capture_output=True, text=True, timeout=60,
+        env=tf.terraform_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, f"terraform fmt would change:\n{result.stdout}{result.stderr}"
 
@@ -79,10 +82,22 @@ def test_each_function_has_its_own_valid_service_account(locals_: dict) -> None:
 
 # Where each function-SA IAM resource may point, and which local feeds it.
 IAM_RESOURCES = {
-    ("google_kms_crypto_key_iam_member", "function"): ("${local.function_kms_roles}", "crypto_key_id", "${google_kms_crypto_key.credentials.id}"),
-    ("google_bigquery_dataset_iam_member", "function"): ("${local.function_dataset_roles}", "dataset_id", "${google_bigquery_dataset.integrations.dataset_id}"),
+    ("google_kms_crypto_key_iam_member", "function"): (
+        "${local.function_kms_roles}",
+        "crypto_key_id",
+        "${google_kms_crypto_key.credentials.id}",
+    ),
+    ("google_bigquery_dataset_iam_member", "function"): (
+        "${local.function_dataset_roles}",
+        "dataset_id",
+        "${google_bigquery_dataset.integrations.dataset_id}",
+    ),
     ("google_project_iam_member", "function"): ("${local.function_project_roles}", "project", "${var.project_id}"),
-    ("google_pubsub_topic_iam_member", "function"): ("${local.function_topic_roles}", "topic", "${google_pubsub_topic.topic[each.value.topic].id}"),
+    ("google_pubsub_topic_iam_member", "function"): (
+        "${local.function_topic_roles}",
+        "topic",
+        "${google_pubsub_topic.topic[each.value.topic].id}",
+    ),
 }
 FUNCTION_MEMBER = "serviceAccount:${google_service_account.function[each.value.function].email}"
 
@@ -143,7 +158,10 @@ def test_http_functions_are_private() -> None:
     assert invoker["role"] == "roles/run.invoker"
     assert invoker["for_each"] == "${local.http_invoker_bindings}"
     iam_locals = tf.parsed()["iam.tf"]["locals"][0]
-    assert iam_locals["http_invokers"] == '${concat(["serviceAccount:${google_service_account.gateway.email}"], var.invoker_members)}'
+    assert (
+        iam_locals["http_invokers"]
+        == '${concat(["serviceAccount:${google_service_account.gateway.email}"], var.invoker_members)}'
+    )
 
 
 def test_terraform_reads_the_schema_files_the_store_reads(locals_: dict) -> None:
@@ -191,8 +209,12 @@ def test_variable_validation_rejects(var: str, tmp_path: Path) -> None:
     tf.evaluate("local.topics", tmp_path)  # lays out the copy
     result = subprocess.run(
         [terraform, "console", "-var", "project_id=demo-project", "-var", var],
-        input="var.region\n", cwd=tmp_path / "terraform", env=tf.terraform_env(),
-        capture_output=True, text=True, timeout=60,
+        input="var.region\n",
+        cwd=tmp_path / "terraform",
+        env=tf.terraform_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert "Invalid value for variable" in result.stderr, result.stderr
 
@@ -231,13 +253,16 @@ def test_scheduler_publishes_revalidate_to_the_validation_topic() -> None:
 
 # --- API gateway ------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("gw")
     (root / "terraform").mkdir()
     (root / "terraform" / "gateway").symlink_to(TERRAFORM / "gateway")
     urls = ", ".join(f'{name} = "https://{name}.example.run.app"' for name in FUNCTIONS if name not in EVENT_FUNCTIONS)
-    rendered = tf.evaluate(f'templatefile("${{path.module}}/gateway/openapi2.yaml.tftpl", {{ urls = {{ {urls} }} }})', root)
+    rendered = tf.evaluate(
+        f'templatefile("${{path.module}}/gateway/openapi2.yaml.tftpl", {{ urls = {{ {urls} }} }})', root
+    )
     return yaml.safe_load(rendered)
 
 
@@ -263,7 +288,14 @@ def test_gateway_covers_every_operation_of_configs_openapi(gateway: dict) -> Non
     if not spec_path.exists():
         pytest.skip("configs/openapi.yaml does not exist yet")
     spec = yaml.safe_load(spec_path.read_text())
-    prefix = "".join(server.get("url", "") for server in spec.get("servers", [])[:1] if server.get("url", "").startswith("/"))
-    spec_ops = {(m, prefix + p) for p, ops in spec["paths"].items() for m in ops if m in {"get", "post", "put", "patch", "delete"}}
+    prefix = "".join(
+        server.get("url", "") for server in spec.get("servers", [])[:1] if server.get("url", "").startswith("/")
+    )
+    spec_ops = {
+        (m, prefix + p)
+        for p, ops in spec["paths"].items()
+        for m in ops
+        if m in {"get", "post", "put", "patch", "delete"}
+    }
     missing = spec_ops - _operations(gateway)
     assert not missing, f"in configs/openapi.yaml but not routed by the gateway: {sorted(missing)}"

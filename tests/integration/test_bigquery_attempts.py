@@ -19,9 +19,11 @@ def test_expired_attempts_are_swept_and_the_gate_row_is_never_counted(bq_store: 
     later = T0 + timedelta(seconds=61)
     assert [bq_store.try_record_attempt("acme", "gcp", later, 60, 2).allowed for _ in range(3)] == [True, True, False]
 
-    rows = list(bq_store.client.query(
-        f"SELECT attempt_id, `at` FROM `{PROJECT}.{bq_store.dataset}.validation_attempts` ORDER BY attempt_id"
-    ).result())
+    rows = list(
+        bq_store.client.query(
+            f"SELECT attempt_id, `at` FROM `{PROJECT}.{bq_store.dataset}.validation_attempts` ORDER BY attempt_id"
+        ).result()
+    )
     attempts = [r for r in rows if r["attempt_id"] != module.GATE_ID]
     assert len(attempts) == 2 and all(r["at"] == later for r in attempts)  # the T0 ones are gone
     assert [r["attempt_id"] for r in rows].count(module.GATE_ID) == 1

@@ -187,5 +187,8 @@ def test_each_rerun_is_one_info_line_with_fields_and_no_trace(sleeps: list[float
 
     lines = [json.loads(line) for line in log_lines.getvalue().splitlines()]
     assert [(e["severity"], e["message"]) for e in lines] == [("INFO", "bigquery concurrent update, retrying")] * 2
-    assert [(e["attempt"], e["max_attempts"], e["error"]) for e in lines] == [(1, 4, "BadRequest"), (2, 4, "BadRequest")]
+    assert [(e["attempt"], e["max_attempts"], e["error"]) for e in lines] == [
+        (1, 4, "BadRequest"),
+        (2, 4, "BadRequest"),
+    ]
     assert "secretive_table" not in log_lines.getvalue() and "error_type" not in lines[0]

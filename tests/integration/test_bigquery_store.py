@@ -32,8 +32,12 @@ def run_full_flow(store: BigQueryStore) -> None:
     assert store.try_record_attempt("acme", "gcp", T0, 600, 5).allowed is True
     store.append_event(make_event(T0, "e1", provider="gcp", details={"k": "v"}))
     assert [e.id for e in store.list_events("acme", "gcp", limit=5, before=(T0 + timedelta(seconds=1), "z"))] == ["e1"]
-    assert store.replace_ciphertext(make_record(provider="gcp", credential_id="c-1", ciphertext=b"new"),
-                                    old_ciphertext=bytes(range(256))) is True
+    assert (
+        store.replace_ciphertext(
+            make_record(provider="gcp", credential_id="c-1", ciphertext=b"new"), old_ciphertext=bytes(range(256))
+        )
+        is True
+    )
     assert len(store.list_credentials(None, limit=10)) == 2
     assert store.delete_credential("acme", "gcp", "c-2") is True
     assert store.delete_credentials("acme", "gcp", keep=frozenset({"c-9"}), created_before=T0 + timedelta(days=1)) == 1
@@ -75,5 +79,10 @@ def test_values_are_always_query_parameters(bq_store: BigQueryStore):
     # and every query that can filters on org_slug (the clustering column)
     unfiltered = [sql for sql, _ in recorder.calls if "org_slug = @org" not in sql]
     # a plain INSERT reads nothing; the rest are the by-design cross-org reads
-    cross_org = ("INSERT INTO", "api_key_hash = @hash", "status = @status", "ORDER BY org_slug, provider, credential_id")
+    cross_org = (
+        "INSERT INTO",
+        "api_key_hash = @hash",
+        "status = @status",
+        "ORDER BY org_slug, provider, credential_id",
+    )
     assert [s for s in unfiltered if not any(marker in s for marker in cross_org)] == []

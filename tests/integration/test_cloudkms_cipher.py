@@ -73,7 +73,8 @@ def test_corrupted_response_crc_once_is_retried(cipher: CloudKmsCipher, kms_serv
 
 
 def test_corrupted_ciphertext_crc_raises_encryption_error(
-    cipher: CloudKmsCipher, kms_server: KmsStandIn  # noqa: F811
+    cipher: CloudKmsCipher,
+    kms_server: KmsStandIn,  # noqa: F811
 ) -> None:
     kms_server.corrupt_crc_next(3)
     with pytest.raises(EncryptionError) as caught:
@@ -84,7 +85,8 @@ def test_corrupted_ciphertext_crc_raises_encryption_error(
 
 
 def test_unverified_request_crc_raises_encryption_error(
-    cipher: CloudKmsCipher, kms_server: KmsStandIn  # noqa: F811
+    cipher: CloudKmsCipher,
+    kms_server: KmsStandIn,  # noqa: F811
 ) -> None:
     kms_server.unverified_next(3)
     with pytest.raises(EncryptionError) as caught:
@@ -93,7 +95,8 @@ def test_unverified_request_crc_raises_encryption_error(
 
 
 def test_corrupted_plaintext_crc_raises_decryption_error(
-    cipher: CloudKmsCipher, kms_server: KmsStandIn  # noqa: F811
+    cipher: CloudKmsCipher,
+    kms_server: KmsStandIn,  # noqa: F811
 ) -> None:
     sealed = cipher.encrypt(SECRET, AD)
     kms_server.corrupt_crc_next(3)
@@ -113,7 +116,8 @@ def test_stand_in_rejects_a_wrong_request_crc(cipher: CloudKmsCipher) -> None:
 
 
 def test_transient_unavailable_is_retried_then_succeeds(
-    cipher: CloudKmsCipher, kms_server: KmsStandIn  # noqa: F811
+    cipher: CloudKmsCipher,
+    kms_server: KmsStandIn,  # noqa: F811
 ) -> None:
     kms_server.fail_next(2, grpc.StatusCode.UNAVAILABLE)
     sealed = cipher.encrypt(SECRET, AD)
@@ -143,7 +147,8 @@ def test_deadline_exceeded_is_retried(kms_server: KmsStandIn) -> None:  # noqa: 
 
 
 def test_persistent_failure_raises_encryption_error_in_bounded_time(
-    cipher: CloudKmsCipher, kms_server: KmsStandIn  # noqa: F811
+    cipher: CloudKmsCipher,
+    kms_server: KmsStandIn,  # noqa: F811
 ) -> None:
     kms_server.fail_next(100, grpc.StatusCode.UNAVAILABLE)
     started = time.monotonic()
@@ -199,7 +204,8 @@ def test_permission_denied_is_not_retried(cipher: CloudKmsCipher, kms_server: Km
 
 
 def test_tampered_ciphertext_raises_decryption_error_without_retry(
-    cipher: CloudKmsCipher, kms_server: KmsStandIn  # noqa: F811
+    cipher: CloudKmsCipher,
+    kms_server: KmsStandIn,  # noqa: F811
 ) -> None:
     sealed = cipher.encrypt(SECRET, AD).ciphertext
     tampered = sealed[:-1] + bytes([sealed[-1] ^ 0x80])

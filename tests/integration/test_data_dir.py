@@ -36,8 +36,9 @@ except Exception as exc:
 
 def run_pipeline(cwd: Path, elsewhere: Path, data_dir: str) -> str:
     env = {**os.environ, "DATA_DIR": data_dir, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", PIPELINE, str(elsewhere)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", PIPELINE, str(elsewhere)], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip().splitlines()[-1]
 

@@ -25,13 +25,19 @@ from tests.support.provider_servers import anthropic_key, gemini_key, openai_key
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "/api/v1/integrations"
 ORG = "acme_corp"
-HTTP_FUNCTIONS = ["setup_integration", "validate_integration", "list_integrations", "get_integration",
-                  "delete_integration", "rotate_credential", "disable_integration", "enable_integration",
-                  "update_integration", "list_events"]
+HTTP_FUNCTIONS = [
+    "setup_integration",
+    "validate_integration",
+    "list_integrations",
+    "get_integration",
+    "delete_integration",
+    "rotate_credential",
+    "disable_integration",
+    "enable_integration",
+    "update_integration",
+    "list_events",
+]
 SAAS_CONFIG = {"plan": "Team", "seats": 3, "monthly_cost": 24, "currency": "EUR", "billing_cycle": "annual"}
-
-
-
 
 
 def test_every_function_directory_is_covered() -> None:
@@ -45,23 +51,35 @@ class Api:
     def __init__(self, api_key: str) -> None:
         self.api_key = api_key
 
-    def call(self, function: str, method: str, path: str, expect: int, *, key: str | None = "default",
-             headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+    def call(
+        self,
+        function: str,
+        method: str,
+        path: str,
+        expect: int,
+        *,
+        key: str | None = "default",
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
         sent = dict(headers or {})
         if key is not None:
             sent["X-API-Key"] = self.api_key if key == "default" else key
         full = BASE + path
         response = function_app(function).test_client().open(full, method=method, headers=sent, **kwargs)
         body = response.get_json(silent=True)
-        assert response.status_code == expect, f"{method} {full}: {response.status_code} {response.get_data(as_text=True)}"
+        assert response.status_code == expect, (
+            f"{method} {full}: {response.status_code} {response.get_data(as_text=True)}"
+        )
         assert_conforms(method, full.split("?")[0], response.status_code, body, dict(response.headers))
         if expect >= 400:
             assert set(body) == {"error"} and body["error"]["code"] in CATALOGUE
         self.last = response
         return body
 
-    def error(self, function: str, method: str, path: str, status: int, code: str, message: str | None = None,
-              **kwargs: Any) -> str:
+    def error(
+        self, function: str, method: str, path: str, status: int, code: str, message: str | None = None, **kwargs: Any
+    ) -> str:
         body = self.call(function, method, path, status, **kwargs)
         assert body["error"]["code"] == code
         if message is not None:
@@ -121,20 +139,47 @@ def test_setup_integration(service_env, api: Api) -> None:
 
 def test_setup_integration_errors(service_env, api: Api) -> None:
     path = f"/{ORG}/openai/setup"
-    api.error("setup_integration", "POST", path, 400, "invalid_format", "Invalid API key format",
-              json={"credential": "sk-nope"})
-    assert "planned" in api.error("setup_integration", "POST", f"/{ORG}/aws/setup", 404, "unknown_provider",
-                                  json={"credential": "x"})
-    api.error("setup_integration", "POST", f"/{ORG}/nope/setup", 404, "unknown_provider", "Unknown provider",
-              json={"credential": "x"})
+    api.error(
+        "setup_integration",
+        "POST",
+        path,
+        400,
+        "invalid_format",
+        "Invalid API key format",
+        json={"credential": "sk-nope"},
+    )
+    assert "planned" in api.error(
+        "setup_integration", "POST", f"/{ORG}/aws/setup", 404, "unknown_provider", json={"credential": "x"}
+    )
+    api.error(
+        "setup_integration",
+        "POST",
+        f"/{ORG}/nope/setup",
+        404,
+        "unknown_provider",
+        "Unknown provider",
+        json={"credential": "x"},
+    )
     api.error("setup_integration", "POST", path, 401, "unauthorized", key=None, json={"credential": "x"})
-    api.error("setup_integration", "POST", path, 415, "unsupported_media_type", data=b"{}",
-              headers={"Content-Type": "text/plain"})
-    api.error("setup_integration", "POST", path, 413, "payload_too_large",
-              json={"credential": "x" * (65 * 1024)})
+    api.error(
+        "setup_integration",
+        "POST",
+        path,
+        415,
+        "unsupported_media_type",
+        data=b"{}",
+        headers={"Content-Type": "text/plain"},
+    )
+    api.error("setup_integration", "POST", path, 413, "payload_too_large", json={"credential": "x" * (65 * 1024)})
     assert "'credential'" in api.error("setup_integration", "POST", path, 400, "bad_request", json={})
-    api.error("setup_integration", "POST", f"/{ORG}/slack/setup", 400, "bad_request", json={"credential": "x",
-                                                                                           "config": SAAS_CONFIG})
+    api.error(
+        "setup_integration",
+        "POST",
+        f"/{ORG}/slack/setup",
+        400,
+        "bad_request",
+        json={"credential": "x", "config": SAAS_CONFIG},
+    )
     assert service_env.receiver.deliveries == []
 
 
@@ -143,8 +188,15 @@ def test_setup_provider_verdicts_are_statuses(service_env, api: Api) -> None:
     assert (invalid["status"], invalid["status_code"]) == ("error", "invalid_credentials")
     assert invalid["status_message"] == "API key invalid or expired"
     # A provider that stays down: 503 like validate, and the integration records it.
-    api.error("setup_integration", "POST", f"/{ORG}/gemini/setup?wait=true", 503, "provider_unavailable",
-              "Provider unavailable", json={"credential": key_for(service_env, "gemini", "unavailable")})
+    api.error(
+        "setup_integration",
+        "POST",
+        f"/{ORG}/gemini/setup?wait=true",
+        503,
+        "provider_unavailable",
+        "Provider unavailable",
+        json={"credential": key_for(service_env, "gemini", "unavailable")},
+    )
     down = api.call("get_integration", "GET", f"/{ORG}/gemini", 200)
     assert (down["status"], down["status_code"]) == ("error", "provider_unavailable")
 
@@ -152,8 +204,15 @@ def test_setup_provider_verdicts_are_statuses(service_env, api: Api) -> None:
 def test_setup_rate_limited(service_env, api: Api) -> None:
     service_env.set(VALIDATION_RATE_LIMIT="1/900")
     api.setup("openai", {"credential": key_for(service_env)})
-    api.error("setup_integration", "POST", f"/{ORG}/openai/setup", 429, "rate_limited", "Rate limit exceeded",
-              json={"credential": key_for(service_env)})
+    api.error(
+        "setup_integration",
+        "POST",
+        f"/{ORG}/openai/setup",
+        429,
+        "rate_limited",
+        "Rate limit exceeded",
+        json={"credential": key_for(service_env)},
+    )
     assert api.last.headers["Retry-After"] == "900"
 
 
@@ -235,17 +294,24 @@ def test_delete_integration(service_env, api: Api) -> None:
 
 def test_rotate_credential(service_env, api: Api) -> None:
     api.setup("openai", {"credential": key_for(service_env)}, expect=200, wait=True)
-    staged = api.call("rotate_credential", "POST", f"/{ORG}/openai/rotate", 202,
-                      json={"credential": key_for(service_env)})
+    staged = api.call(
+        "rotate_credential", "POST", f"/{ORG}/openai/rotate", 202, json={"credential": key_for(service_env)}
+    )
     assert staged["status"] == "active" and staged["credential"]["version"] == 1
     assert staged["rotation"]["version"] == 2 and staged["rotation"]["status"] == "pending"
     [message] = queued(service_env, 1)
     assert message.version == 2
-    done = api.call("rotate_credential", "POST", f"/{ORG}/openai/rotate?wait=true", 200,
-                    json={"credential": key_for(service_env)})
+    done = api.call(
+        "rotate_credential", "POST", f"/{ORG}/openai/rotate?wait=true", 200, json={"credential": key_for(service_env)}
+    )
     assert done["rotation"] is None and done["credential"]["version"] == 2
-    failed = api.call("rotate_credential", "POST", f"/{ORG}/openai/rotate?wait=true", 200,
-                      json={"credential": key_for(service_env, "openai", "invalid")})
+    failed = api.call(
+        "rotate_credential",
+        "POST",
+        f"/{ORG}/openai/rotate?wait=true",
+        200,
+        json={"credential": key_for(service_env, "openai", "invalid")},
+    )
     assert failed["rotation"]["status"] == "failed" and failed["credential"]["version"] == 2
 
 
@@ -256,13 +322,20 @@ def test_rotate_credential_errors(service_env, api: Api) -> None:
     api.setup("openai", {"credential": key}, expect=200, wait=True)
     api.error("rotate_credential", "POST", path, 400, "bad_request", json={"credential": key})
     api.error("rotate_credential", "POST", path, 400, "invalid_format", json={"credential": "sk-bad"})
-    api.error("rotate_credential", "POST", path + "?wait=perhaps", 400, "bad_request",
-              json={"credential": key_for(service_env)})
+    api.error(
+        "rotate_credential",
+        "POST",
+        path + "?wait=perhaps",
+        400,
+        "bad_request",
+        json={"credential": key_for(service_env)},
+    )
     api.setup("slack", {"config": SAAS_CONFIG})
     api.error("rotate_credential", "POST", f"/{ORG}/slack/rotate", 400, "bad_request", json={"config": SAAS_CONFIG})
     api.call("disable_integration", "POST", f"/{ORG}/openai/disable", 200)
-    assert "disabled" in api.error("rotate_credential", "POST", path, 409, "invalid_transition",
-                                   json={"credential": key_for(service_env)})
+    assert "disabled" in api.error(
+        "rotate_credential", "POST", path, 409, "invalid_transition", json={"credential": key_for(service_env)}
+    )
 
 
 def test_disable_and_enable_integration(service_env, api: Api) -> None:
@@ -289,10 +362,18 @@ def test_update_integration(service_env, api: Api) -> None:
     assert renamed["name"] == "Renamed" and renamed["status"] == "active"
     reconfigured = api.call("update_integration", "PATCH", path, 200, json={"config": {"project": "proj_abc"}})
     assert reconfigured["status"] == "pending" and reconfigured["config"] == {"project": "proj_abc"}
-    assert "Unknown field" in api.error("update_integration", "PATCH", path, 400, "bad_request",
-                                       json={"credential": "sk-x"})
-    api.error("update_integration", "PATCH", path, 415, "unsupported_media_type", data=b"name=x",
-              headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert "Unknown field" in api.error(
+        "update_integration", "PATCH", path, 400, "bad_request", json={"credential": "sk-x"}
+    )
+    api.error(
+        "update_integration",
+        "PATCH",
+        path,
+        415,
+        "unsupported_media_type",
+        data=b"name=x",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
 
 
 def test_list_events(service_env, api: Api) -> None:
@@ -379,8 +460,13 @@ def test_validate_credential_superseded_and_gone_messages_are_acked(service_env,
 
 
 def _raw_event(data: Any, event_type: str = "google.cloud.pubsub.topic.v1.messagePublished") -> tuple[dict, bytes]:
-    headers = {"ce-id": "1", "ce-specversion": "1.0", "ce-type": event_type,
-               "ce-source": "//pubsub.googleapis.com/projects/local/topics/t", "content-type": "application/json"}
+    headers = {
+        "ce-id": "1",
+        "ce-specversion": "1.0",
+        "ce-type": event_type,
+        "ce-source": "//pubsub.googleapis.com/projects/local/topics/t",
+        "content-type": "application/json",
+    }
     return headers, data if isinstance(data, bytes) else json.dumps(data).encode()
 
 
@@ -388,20 +474,37 @@ def _b64(value: Any) -> str:
     return base64.b64encode(value if isinstance(value, bytes) else json.dumps(value).encode()).decode()
 
 
-@pytest.mark.parametrize("headers,body", [
-    _raw_event({"message": {"data": "!!!not base64!!!"}}),
-    _raw_event({"message": {"data": _b64(b"\xff\xfe")}}),
-    _raw_event({"message": {"data": _b64([1, 2])}}),
-    _raw_event({"message": {"data": _b64({"org": ORG, "secret": "x"})}}),
-    _raw_event({"message": {"data": _b64({"org": ORG, "version": "one"})}}),
-    _raw_event({"message": {}}),
-    _raw_event({"nothing": True}),
-    _raw_event([1, 2, 3]),
-    _raw_event({"message": {"data": _b64({"org": ORG})}}, "google.cloud.storage.object.v1.finalized"),
-    _raw_event({"message": {"data": _b64({"org": ORG, "provider": "openai", "credential_id": "nope", "version": 1})}}),
-    _raw_event({"message": {"data": _b64({"org": "ghost_org", "provider": "aws", "credential_id": "x"})}}),
-], ids=["bad-base64", "not-utf8", "not-object", "extra-field", "bad-version", "no-data", "no-message",
-        "array", "other-type", "unknown-credential", "unknown-org"])
+@pytest.mark.parametrize(
+    "headers,body",
+    [
+        _raw_event({"message": {"data": "!!!not base64!!!"}}),
+        _raw_event({"message": {"data": _b64(b"\xff\xfe")}}),
+        _raw_event({"message": {"data": _b64([1, 2])}}),
+        _raw_event({"message": {"data": _b64({"org": ORG, "secret": "x"})}}),
+        _raw_event({"message": {"data": _b64({"org": ORG, "version": "one"})}}),
+        _raw_event({"message": {}}),
+        _raw_event({"nothing": True}),
+        _raw_event([1, 2, 3]),
+        _raw_event({"message": {"data": _b64({"org": ORG})}}, "google.cloud.storage.object.v1.finalized"),
+        _raw_event(
+            {"message": {"data": _b64({"org": ORG, "provider": "openai", "credential_id": "nope", "version": 1})}}
+        ),
+        _raw_event({"message": {"data": _b64({"org": "ghost_org", "provider": "aws", "credential_id": "x"})}}),
+    ],
+    ids=[
+        "bad-base64",
+        "not-utf8",
+        "not-object",
+        "extra-field",
+        "bad-version",
+        "no-data",
+        "no-message",
+        "array",
+        "other-type",
+        "unknown-credential",
+        "unknown-org",
+    ],
+)
 def test_validate_credential_acks_malformed_events(service_env, api: Api, headers: dict, body: bytes) -> None:
     answer = function_app("validate_credential", "cloudevent").test_client().post("/", headers=headers, data=body)
     assert 200 <= answer.status_code < 300, answer.get_data(as_text=True)

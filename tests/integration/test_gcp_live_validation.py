@@ -29,14 +29,17 @@ def billing_dataset(bq_emulator: str, service_env) -> Iterator[str]:  # noqa: F8
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import bigquery
 
-    client = bigquery.Client(project=PROJECT, credentials=AnonymousCredentials(),
-                             client_options={"api_endpoint": bq_emulator})
+    client = bigquery.Client(
+        project=PROJECT, credentials=AnonymousCredentials(), client_options={"api_endpoint": bq_emulator}
+    )
     dataset = new_dataset_name("billing")
     client.create_dataset(f"{PROJECT}.{dataset}")
-    client.create_table(bigquery.Table(
-        f"{PROJECT}.{dataset}.gcp_billing_export_v1_0123AB_CDEF45_6789AB",
-        schema=[bigquery.SchemaField("cost", "FLOAT64"), bigquery.SchemaField("currency", "STRING")],
-    ))
+    client.create_table(
+        bigquery.Table(
+            f"{PROJECT}.{dataset}.gcp_billing_export_v1_0123AB_CDEF45_6789AB",
+            schema=[bigquery.SchemaField("cost", "FLOAT64"), bigquery.SchemaField("currency", "STRING")],
+        )
+    )
     # No BigQuery stand-in: with BIGQUERY_API_URL empty the validator derives the API root
     # from BIGQUERY_EMULATOR_HOST.
     service_env.set(BIGQUERY_API_URL="", BIGQUERY_EMULATOR_HOST=bq_emulator)
@@ -50,7 +53,9 @@ def setup_gcp(service_env, table: str) -> dict:
     actor = service.orgs.authenticate(service_env.create_org(ORG), ORG)
     info = service_env.servers.gcp_service_account("valid", project_id=PROJECT)
     assert info["token_uri"] == service_env.servers.token_url
-    return service.setups.setup(actor, "gcp", {"credential": info, "config": {"billing_export_table": table}}, wait=True)
+    return service.setups.setup(
+        actor, "gcp", {"credential": info, "config": {"billing_export_table": table}}, wait=True
+    )
 
 
 def test_a_readable_billing_table_makes_the_integration_active(billing_dataset: str, service_env) -> None:

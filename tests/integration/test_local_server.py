@@ -96,8 +96,12 @@ def test_the_validator_refuses_a_request_without_the_token_and_changes_nothing(s
     _active_integration_about_to_expire(service_env)
     calls = service_env.servers.openai.count("/models")
     headers, body = _revalidate_event()
-    for extra, query in [({}, ""), ({validator_token.HEADER: "wrong"}, ""), ({}, "?token=wrong"),
-                         ({validator_token.HEADER: ""}, "?token=")]:
+    for extra, query in [
+        ({}, ""),
+        ({validator_token.HEADER: "wrong"}, ""),
+        ({}, "?token=wrong"),
+        ({validator_token.HEADER: ""}, "?token="),
+    ]:
         answer = httpx.post(local_server.url + VALIDATOR_PATH + query, headers={**headers, **extra}, content=body)
         assert answer.status_code == 404, answer.text
         assert answer.json() == {"error": {"code": "not_found", "message": "Not found"}}
@@ -109,8 +113,9 @@ def test_the_validator_takes_the_token_in_a_header_or_the_push_query_string(serv
     _active_integration_about_to_expire(service_env)
     token = validator_token.read(service_env.data_dir / validator_token.FILE_NAME)
     headers, body = _revalidate_event()
-    answer = httpx.post(local_server.url + VALIDATOR_PATH, headers={**headers, validator_token.HEADER: token},
-                        content=body, timeout=30)
+    answer = httpx.post(
+        local_server.url + VALIDATOR_PATH, headers={**headers, validator_token.HEADER: token}, content=body, timeout=30
+    )
     assert answer.status_code == 200, answer.text
     assert service_env.service.store.get_integration(ORG, "openai").status.value == "expired"
     answer = httpx.post(f"{local_server.url}{VALIDATOR_PATH}?token={token}", headers=headers, content=body, timeout=30)
@@ -153,35 +158,68 @@ def post(path: bytes, headers: bytes, body: bytes = b"") -> bytes:
 
 REFUSED = [
     ("uri-too-long", b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "uri_too_long"),
-    ("header-line-too-long", b"GET " + PATH + b" HTTP/1.1\r\nX-A: " + b"a" * 70000 + b"\r\n\r\n", 431,
-     "headers_too_large"),
-    ("too-many-headers", b"GET " + PATH + b" HTTP/1.1\r\n" + b"".join(b"X-%d: a\r\n" % i for i in range(200)) + b"\r\n",
-     431, "headers_too_large"),
-    ("headers-too-large-in-all", b"GET " + PATH + b" HTTP/1.1\r\n"
-     + b"".join(b"X-%d: %s\r\n" % (i, b"a" * 4000) for i in range(30)) + b"\r\n", 431, "headers_too_large"),
-    ("conflicting-content-length", post(SETUP, b"Content-Length: 2\r\nContent-Length: 50\r\n", b"{}"), 400,
-     "bad_request"),
+    (
+        "header-line-too-long",
+        b"GET " + PATH + b" HTTP/1.1\r\nX-A: " + b"a" * 70000 + b"\r\n\r\n",
+        431,
+        "headers_too_large",
+    ),
+    (
+        "too-many-headers",
+        b"GET " + PATH + b" HTTP/1.1\r\n" + b"".join(b"X-%d: a\r\n" % i for i in range(200)) + b"\r\n",
+        431,
+        "headers_too_large",
+    ),
+    (
+        "headers-too-large-in-all",
+        b"GET " + PATH + b" HTTP/1.1\r\n" + b"".join(b"X-%d: %s\r\n" % (i, b"a" * 4000) for i in range(30)) + b"\r\n",
+        431,
+        "headers_too_large",
+    ),
+    (
+        "conflicting-content-length",
+        post(SETUP, b"Content-Length: 2\r\nContent-Length: 50\r\n", b"{}"),
+        400,
+        "bad_request",
+    ),
     ("content-length-not-a-number", post(SETUP, b"Content-Length: abc\r\n", b"{}"), 400, "bad_request"),
     ("negative-content-length", post(SETUP, b"Content-Length: -1\r\n", b"{}"), 400, "bad_request"),
-    ("content-length-and-chunked", post(SETUP, b"Content-Length: 2\r\nTransfer-Encoding: chunked\r\n",
-                                        b"2\r\n{}\r\n0\r\n\r\n"), 400, "bad_request"),
-    ("unknown-transfer-encoding", post(SETUP, b"Transfer-Encoding: gzip, chunked\r\n", b"0\r\n\r\n"), 400,
-     "bad_request"),
+    (
+        "content-length-and-chunked",
+        post(SETUP, b"Content-Length: 2\r\nTransfer-Encoding: chunked\r\n", b"2\r\n{}\r\n0\r\n\r\n"),
+        400,
+        "bad_request",
+    ),
+    (
+        "unknown-transfer-encoding",
+        post(SETUP, b"Transfer-Encoding: gzip, chunked\r\n", b"0\r\n\r\n"),
+        400,
+        "bad_request",
+    ),
     ("bad-chunk", post(SETUP, b"Transfer-Encoding: chunked\r\n", b"zz\r\n{}\r\n0\r\n\r\n"), 400, "bad_request"),
     ("body-too-large", post(SETUP, b"Content-Length: 70000\r\n", b"{" * 70000), 413, "payload_too_large"),
-    ("chunked-too-large", post(SETUP, b"Transfer-Encoding: chunked\r\n", b"11170\r\n" + b"{" * 70000 + b"\r\n"),
-     413, "payload_too_large"),
+    (
+        "chunked-too-large",
+        post(SETUP, b"Transfer-Encoding: chunked\r\n", b"11170\r\n" + b"{" * 70000 + b"\r\n"),
+        413,
+        "payload_too_large",
+    ),
     ("garbage", b"HELLO\r\n\r\n", 400, "bad_request"),
     ("bad-request-line", b"GET  /a b c HTTP/1.1\r\n\r\n", 400, "bad_request"),
     ("bad-version", b"GET " + PATH + b" HTTP/9.9\r\nHost: x\r\n\r\n", 400, "bad_request"),
-    ("header-without-colon", b"GET " + PATH + b" HTTP/1.1\r\nHost: x\r\nnot a header\r\nX: y\r\n\r\n", 400,
-     "bad_request"),
+    (
+        "header-without-colon",
+        b"GET " + PATH + b" HTTP/1.1\r\nHost: x\r\nnot a header\r\nX: y\r\n\r\n",
+        400,
+        "bad_request",
+    ),
 ]
 
 
 @pytest.mark.parametrize("request_bytes,status,code", [r[1:] for r in REFUSED], ids=[r[0] for r in REFUSED])
-def test_malformed_http_gets_a_prompt_json_catalogue_error(local_server, request_bytes: bytes, status: int,
-                                                           code: str) -> None:
+def test_malformed_http_gets_a_prompt_json_catalogue_error(
+    local_server, request_bytes: bytes, status: int, code: str
+) -> None:
     answer, seconds = local_server.raw(request_bytes)
     status_line, body = status_and_body(answer)
     assert status_line.startswith(f"HTTP/1.1 {status} "), status_line
@@ -192,11 +230,15 @@ def test_malformed_http_gets_a_prompt_json_catalogue_error(local_server, request
         assert echoed.decode() not in status_line and echoed.decode() not in json.dumps(body)
 
 
-@pytest.mark.parametrize("request_bytes", [
-    post(SETUP, b"Content-Length: 50\r\n", b'{"credential": '),  # the rest of the body never comes
-    b"GET " + PATH + b" HTTP/1.1\r\nHost: x\r\nX-Slow: ",  # nor the end of the headers
-    post(SETUP, b"Transfer-Encoding: chunked\r\n", b"10\r\n{"),  # nor the rest of a chunk
-], ids=["body", "headers", "chunked-body"])
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        post(SETUP, b"Content-Length: 50\r\n", b'{"credential": '),  # the rest of the body never comes
+        b"GET " + PATH + b" HTTP/1.1\r\nHost: x\r\nX-Slow: ",  # nor the end of the headers
+        post(SETUP, b"Transfer-Encoding: chunked\r\n", b"10\r\n{"),  # nor the rest of a chunk
+    ],
+    ids=["body", "headers", "chunked-body"],
+)
 def test_a_request_that_stops_arriving_gets_408_after_the_read_timeout(local_server, request_bytes: bytes) -> None:
     answer, seconds = local_server.raw(request_bytes)
     status_line, body = status_and_body(answer)
@@ -234,8 +276,10 @@ def test_well_formed_requests_still_work_chunked_bodies_included(service_env, lo
     auth = b"X-API-Key: " + api_key.encode() + b"\r\n"
     for framing, payload in [
         (b"Transfer-Encoding: chunked\r\n", b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)),
-        (b"Transfer-Encoding: chunked\r\n", b"3;ext=1\r\n%s\r\n%x\r\n%s\r\n0\r\nX-Trailer: t\r\n\r\n"
-         % (body[:3], len(body) - 3, body[3:])),
+        (
+            b"Transfer-Encoding: chunked\r\n",
+            b"3;ext=1\r\n%s\r\n%x\r\n%s\r\n0\r\nX-Trailer: t\r\n\r\n" % (body[:3], len(body) - 3, body[3:]),
+        ),
         (b"Content-Length: %d\r\nContent-Length: %d\r\n" % (len(body), len(body)), body),  # agreeing twice
         (b"Content-Length: %d\r\n" % len(body), body),
     ]:

@@ -23,8 +23,14 @@ ORG = "acme_corp"
 
 def cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STORE_", "KMS_", "QUEUE_", "GCP_", "DATA_DIR"))}
-    return subprocess.run([sys.executable, "-m", "shared.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**env, "DATA_DIR": str(data_dir)}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "shared.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**env, "DATA_DIR": str(data_dir)},
+        timeout=120,
+    )
 
 
 def works(data_dir: Path, key: str) -> bool:

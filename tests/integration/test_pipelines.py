@@ -30,10 +30,16 @@ def backend(request: pytest.FixtureRequest, service_env) -> Iterator[object]:
         suffix = uuid.uuid4().hex[:10]
         dataset = new_dataset_name("pipelines")
         service_env.set(
-            STORE_BACKEND="bigquery", GCP_PROJECT=PROJECT, BQ_DATASET=dataset,
+            STORE_BACKEND="bigquery",
+            GCP_PROJECT=PROJECT,
+            BQ_DATASET=dataset,
             BIGQUERY_EMULATOR_HOST=request.getfixturevalue("bq_emulator"),
-            KMS_BACKEND="gcp", KMS_KEY_NAME=DEFAULT_KEY, KMS_ENDPOINT=kms.endpoint,
-            QUEUE_BACKEND="pubsub", PUBSUB_TOPIC=f"validation-{suffix}", STATUS_EVENTS_TOPIC=f"status-{suffix}",
+            KMS_BACKEND="gcp",
+            KMS_KEY_NAME=DEFAULT_KEY,
+            KMS_ENDPOINT=kms.endpoint,
+            QUEUE_BACKEND="pubsub",
+            PUBSUB_TOPIC=f"validation-{suffix}",
+            STATUS_EVENTS_TOPIC=f"status-{suffix}",
             PUBSUB_EMULATOR_HOST=request.getfixturevalue("pubsub_emulator"),
         )
         service = service_env.service

@@ -50,13 +50,14 @@ def _pull(subscription_path: str, count: int, timeout: float = 10.0) -> list:
     deadline = time.monotonic() + timeout
     with pubsub_v1.SubscriberClient() as subscriber:
         while len(received) < count and time.monotonic() < deadline:
-            response = subscriber.pull(
-                request={"subscription": subscription_path, "max_messages": count}, timeout=5
-            )
+            response = subscriber.pull(request={"subscription": subscription_path, "max_messages": count}, timeout=5)
             received.extend(m.message for m in response.received_messages)
             if response.received_messages:
                 subscriber.acknowledge(
-                    request={"subscription": subscription_path, "ack_ids": [m.ack_id for m in response.received_messages]}
+                    request={
+                        "subscription": subscription_path,
+                        "ack_ids": [m.ack_id for m in response.received_messages],
+                    }
                 )
     return received
 
@@ -67,14 +68,21 @@ def test_the_published_message_has_the_fixed_format(queue, topic: str) -> None:
     queue.ensure_topic()
     with pubsub_v1.SubscriberClient() as subscriber:
         subscription = subscriber.subscription_path(PROJECT, f"{topic}-pull")
-        subscriber.create_subscription(request={"name": subscription, "topic": queue.topic_path, "enable_message_ordering": True})
+        subscriber.create_subscription(
+            request={"name": subscription, "topic": queue.topic_path, "enable_message_ordering": True}
+        )
 
     queue.publish(MESSAGE)
     queue.publish(ValidationMessage(kind="revalidate"))
 
     first, second = sorted(_pull(subscription, 2), key=lambda m: len(m.attributes), reverse=True)
     assert first.data == b'{"credential_id":"cred-5","kind":"validate","org":"acme","provider":"openai","version":5}'
-    assert dict(first.attributes) == {"kind": "validate", "org": "acme", "provider": "openai", "credential_version": "5"}
+    assert dict(first.attributes) == {
+        "kind": "validate",
+        "org": "acme",
+        "provider": "openai",
+        "credential_version": "5",
+    }
     assert first.ordering_key == "acme/openai"
     assert second.data == b'{"kind":"revalidate"}'
     assert dict(second.attributes) == {"kind": "revalidate"}
@@ -157,8 +165,9 @@ def test_a_full_topic_path_needs_no_project(emulator_env: str, topic: str) -> No
         events.ensure_topic()
         with pubsub_v1.SubscriberClient() as subscriber:
             subscription = subscriber.subscription_path(PROJECT, f"{topic}-full-path")
-            subscriber.create_subscription(request={"name": subscription, "topic": queue.topic_path,
-                                                    "enable_message_ordering": True})
+            subscriber.create_subscription(
+                request={"name": subscription, "topic": queue.topic_path, "enable_message_ordering": True}
+            )
             push = queue.ensure_push_subscription(f"{topic}-push", "http://127.0.0.1:9/unused")
         assert push == f"projects/{PROJECT}/subscriptions/{topic}-push"
         queue.publish(MESSAGE)

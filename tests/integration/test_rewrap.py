@@ -48,8 +48,11 @@ class Backend:
 @pytest.fixture(params=["local", "cloudkms"])
 def backend(request: pytest.FixtureRequest, service_env: Any, tmp_path: Path) -> Iterator[Backend]:
     if request.param == "local":
-        yield Backend("local", lambda: service_env.service.cipher.rotate(),
-                      lambda: LocalKeyring(tmp_path / "another" / "keyring.json"))
+        yield Backend(
+            "local",
+            lambda: service_env.service.cipher.rotate(),
+            lambda: LocalKeyring(tmp_path / "another" / "keyring.json"),
+        )
         return
     kms = request.getfixturevalue("kms_server")
     service_env.set(KMS_BACKEND="gcp", KMS_KEY_NAME=DEFAULT_KEY, KMS_ENDPOINT=kms.endpoint)
@@ -79,8 +82,14 @@ def swap(service: Any, record: Any, ciphertext: bytes) -> None:
 
 
 def run_rewrap(*args: str) -> tuple[int, dict[str, Any], str]:
-    done = subprocess.run([sys.executable, "-m", "shared.cli", "rewrap", *args], cwd=ROOT, env=dict(os.environ),
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "rewrap", *args],
+        cwd=ROOT,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     lines = done.stdout.strip().splitlines()
     return done.returncode, json.loads(lines[-1]) if lines else {}, done.stdout + done.stderr
 
@@ -116,17 +125,23 @@ def seal_with_legacy_binding(service: Any, org: str, provider: str) -> None:
     item = service.store.get_integration(org, provider)
     record = row_of(service, org, provider, item.credential.credential_id)
     plaintext = service.cipher.decrypt(
-        record.ciphertext, associated_data(org, provider, record.version, record.credential_id))
-    swap(service, record, service.cipher.encrypt(plaintext, legacy_associated_data(org, provider, record.version))
-         .ciphertext)
+        record.ciphertext, associated_data(org, provider, record.version, record.credential_id)
+    )
+    swap(
+        service,
+        record,
+        service.cipher.encrypt(plaintext, legacy_associated_data(org, provider, record.version)).ciphertext,
+    )
 
 
 def test_legacy_binding_is_refused_and_rewrap_re_seals_it_when_asked(backend: Backend, service_env: Any) -> None:
     service = service_env.service
     actor = service.orgs.authenticate(service_env.create_org(ORG), ORG)
-    keys = {"openai": active(service_env, actor, "openai", openai_key),
-            "gemini": active(service_env, actor, "gemini", gemini_key),
-            "anthropic": active(service_env, actor, "anthropic", anthropic_key)}
+    keys = {
+        "openai": active(service_env, actor, "openai", openai_key),
+        "gemini": active(service_env, actor, "gemini", gemini_key),
+        "anthropic": active(service_env, actor, "anthropic", anthropic_key),
+    }
     for provider in ("openai", "gemini"):
         seal_with_legacy_binding(service, ORG, provider)
         with pytest.raises(DecryptionError):  # never a fallback to the old binding
@@ -138,7 +153,9 @@ def test_legacy_binding_is_refused_and_rewrap_re_seals_it_when_asked(backend: Ba
     code, report, output = run_rewrap()  # the legacy rows are named, not re-sealed
     assert code == 1 and report["rewrapped"] == 1 and report["rebound"] == 0
     assert sorted((f["provider"], f["reason"]) for f in report["failed"]) == [
-        ("gemini", f"does not decrypt: {LEGACY_HINT}"), ("openai", f"does not decrypt: {LEGACY_HINT}")]
+        ("gemini", f"does not decrypt: {LEGACY_HINT}"),
+        ("openai", f"does not decrypt: {LEGACY_HINT}"),
+    ]
 
     code, report, output = run_rewrap("--legacy-binding")
     assert (code, report["rewrapped"], report["rebound"], report["failed"]) == (0, 2, 2, [])
@@ -154,12 +171,15 @@ def test_legacy_binding_is_refused_and_rewrap_re_seals_it_when_asked(backend: Ba
 
 
 def test_rewrap_skips_and_reports_what_it_cannot_decrypt_and_rewraps_the_rest(
-        backend: Backend, service_env: Any) -> None:
+    backend: Backend, service_env: Any
+) -> None:
     service = service_env.service
     actors = {org: service.orgs.authenticate(service_env.create_org(org), org) for org in (ORG, OTHER_ORG)}
-    keys = {(org, provider): active(service_env, actor, provider, make)
-            for org, actor in actors.items()
-            for provider, make in (("anthropic", anthropic_key), ("gemini", gemini_key), ("openai", openai_key))}
+    keys = {
+        (org, provider): active(service_env, actor, provider, make)
+        for org, actor in actors.items()
+        for provider, make in (("anthropic", anthropic_key), ("gemini", gemini_key), ("openai", openai_key))
+    }
     rows = {(r.org, r.provider): r for r in service.store.list_credentials(None, 100)}
     tampered, foreign = rows[(ORG, "anthropic")], rows[(ORG, "gemini")]  # first in rewrap's order
     flipped = bytearray(tampered.ciphertext)
@@ -179,7 +199,8 @@ def test_rewrap_skips_and_reports_what_it_cannot_decrypt_and_rewraps_the_rest(
     assert all(r.startswith("does not decrypt: ") for r in reasons)
     if backend.name == "local":
         assert failed[(ORG, "gemini", foreign.credential_id)]["reason"].startswith(
-            "does not decrypt: sealed by keyring ")
+            "does not decrypt: sealed by keyring "
+        )
         assert "authentication failed" in failed[(ORG, "anthropic", tampered.credential_id)]["reason"]
     for (org, provider), key in keys.items():
         assert key not in output

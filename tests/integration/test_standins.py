@@ -25,13 +25,27 @@ from tests.support.provider_servers import openai_key
 from tests.support.standins import API_KEYS, GCP_KEY_FILES, parse_exports
 
 ROOT = Path(__file__).resolve().parents[2]
-SETTINGS = ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "GEMINI_BASE_URL", "DEEPSEEK_BASE_URL", "GCP_TOKEN_URI",
-            "BIGQUERY_API_URL")
+SETTINGS = (
+    "OPENAI_BASE_URL",
+    "ANTHROPIC_BASE_URL",
+    "GEMINI_BASE_URL",
+    "DEEPSEEK_BASE_URL",
+    "GCP_TOKEN_URI",
+    "BIGQUERY_API_URL",
+)
 # What the service's validator must make of each printed credential (scenario -> outcome).
-OUTCOMES = {"valid": "valid", "missing_scope": "missing_permissions", "quota": "missing_permissions",
-            "unavailable": "provider_unavailable", "forbidden": "missing_permissions", "billing": "missing_permissions",
-            "service_disabled": "missing_permissions", "insufficient_balance": "missing_permissions",
-            "disabled": "invalid_credentials", "no_data_viewer": "missing_permissions"}
+OUTCOMES = {
+    "valid": "valid",
+    "missing_scope": "missing_permissions",
+    "quota": "missing_permissions",
+    "unavailable": "provider_unavailable",
+    "forbidden": "missing_permissions",
+    "billing": "missing_permissions",
+    "service_disabled": "missing_permissions",
+    "insufficient_balance": "missing_permissions",
+    "disabled": "invalid_credentials",
+    "no_data_viewer": "missing_permissions",
+}
 PROVIDER_OF = {"openai": "openai", "anthropic": "anthropic", "gemini": "gemini", "deepseek": "deepseek"}
 
 
@@ -97,15 +111,20 @@ def test_standins_print_settings_and_keys_answer_the_checks_and_stop_cleanly(sta
 
     # A plain request, as curl would make it: the printed key is accepted, another is not.
     with httpx.Client(timeout=5) as client:
-        ok = client.get(exports["OPENAI_BASE_URL"] + "/models", headers={"authorization": f"Bearer {exports['OPENAI_KEY']}"})
-        refused = client.get(exports["OPENAI_BASE_URL"] + "/models", headers={"authorization": f"Bearer {openai_key()}"})
+        ok = client.get(
+            exports["OPENAI_BASE_URL"] + "/models", headers={"authorization": f"Bearer {exports['OPENAI_KEY']}"}
+        )
+        refused = client.get(
+            exports["OPENAI_BASE_URL"] + "/models", headers={"authorization": f"Bearer {openai_key()}"}
+        )
     assert ok.status_code == 200 and ok.json()["data"]
     assert refused.status_code == 401
 
     # The service's own validators, configured only from the printed settings, reach the
     # verdict the printed comment promises for every credential.
-    settings = Settings(**{name.lower(): exports[name] for name in SETTINGS},
-                        provider_max_attempts=1, provider_timeout_seconds=5)
+    settings = Settings(
+        **{name.lower(): exports[name] for name in SETTINGS}, provider_max_attempts=1, provider_timeout_seconds=5
+    )
     for variable, server, _, scenario, _ in API_KEYS:
         validator = get_validator(PROVIDER_OF[server], settings)
         result = validator.validate(Credential(secret=exports[variable]), {})

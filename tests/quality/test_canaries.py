@@ -106,8 +106,11 @@ class RecordingProxy:
 
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower().startswith(("ce-", "content-type", "x-validator-token"))}
+                headers = {
+                    k: v
+                    for k, v in self.headers.items()
+                    if k.lower().startswith(("ce-", "content-type", "x-validator-token"))
+                }
                 proxy.bodies.append(json.dumps(headers).encode() + body)
                 try:
                     answer = httpx.post(proxy.target + self.path, content=body, headers=headers, timeout=60)
@@ -140,8 +143,9 @@ def test_live_server_writes_no_canary_anywhere(tmp_path: Path) -> None:
     canaries = Canaries()
     with ProviderServers() as providers:
         proxy = RecordingProxy().start()
-        live = LiveService(tmp_path, providers, VALIDATION_RATE_LIMIT="1000/600", LOG_LEVEL="DEBUG",
-                           PROVIDER_TIMEOUT_SECONDS="1")
+        live = LiveService(
+            tmp_path, providers, VALIDATION_RATE_LIMIT="1000/600", LOG_LEVEL="DEBUG", PROVIDER_TIMEOUT_SECONDS="1"
+        )
         proxy.target = f"http://127.0.0.1:{live.port}"
         live.env["VALIDATOR_URL"] = proxy.url + "/_functions/validate_credential"
         live.start()
@@ -168,8 +172,9 @@ def test_live_server_writes_no_canary_anywhere(tmp_path: Path) -> None:
     assert '"provider answered"' in logs and '"validation message handled"' in logs and '"WARNING"' in logs
 
 
-def exercise_over_http(live: LiveService, providers: ProviderServers, canaries: Canaries, api_key: str,
-                       other_key: str) -> list[tuple[str, bytes]]:
+def exercise_over_http(
+    live: LiveService, providers: ProviderServers, canaries: Canaries, api_key: str, other_key: str
+) -> list[tuple[str, bytes]]:
     """Every endpoint, successes and failures; returns the data directory as seen while running."""
     client = live.client(api_key)
 
@@ -220,15 +225,22 @@ def exercise_over_http(live: LiveService, providers: ProviderServers, canaries: 
 
     # Invalid formats: a key of another provider, and a service account with a foreign token_uri.
     foreign = anthropic_key()
-    bad_account = canaries.service_account(dict(providers.gcp_service_account("valid", key_slot=2),
-                                                token_uri="https://attacker.example.com/token"))
+    bad_account = canaries.service_account(
+        dict(providers.gcp_service_account("valid", key_slot=2), token_uri="https://attacker.example.com/token")
+    )
     canaries.add(foreign, "sk-" + foreign)
     ok(client.post(f"/{ORG}/openai/setup", json={"credential": foreign}), 400)
     ok(client.post(f"/{ORG}/openai/setup", json={"credential": "sk-" + foreign, "extra": foreign}), 400)
     ok(client.post(f"/{ORG}/gcp/setup", json={"credential": bad_account}), 400)
     ok(client.post(f"/{ORG}/gcp/setup", json={"credential": json.dumps(bad_account)[:-5]}), 400)
-    ok(client.post(f"/{ORG}/openai/setup", content=b'{"credential": "' + foreign.encode() + b'"',
-                   headers={"Content-Type": "application/json"}), 400)
+    ok(
+        client.post(
+            f"/{ORG}/openai/setup",
+            content=b'{"credential": "' + foreign.encode() + b'"',
+            headers={"Content-Type": "application/json"},
+        ),
+        400,
+    )
     ok(client.post(f"/{ORG}/openai/setup", content=foreign.encode(), headers={"Content-Type": "text/plain"}), 415)
 
     # The org keys in the wrong place, an unknown key and another org's key.
@@ -269,7 +281,6 @@ def exercise_over_http(live: LiveService, providers: ProviderServers, canaries: 
 
 
 # ---------------------------------------------------------------- in process: every exception
-
 
 
 @pytest.fixture
@@ -326,9 +337,19 @@ def test_use_cases_and_validator_leak_no_canary(tmp_path: Path, debug_logs: io.S
     with ProviderServers() as providers:
         store = FaultyStore(SqliteStore(tmp_path / "integrations.db"))
         events = RecordingStatusEvents()
-        world = build_world(providers, tmp_path, org=ORG, store=store, cipher=LocalKeyring(tmp_path / "keyring.json"),
-                            status_events=events, validation_rate_limit="1000/600", log_level="DEBUG",
-                            provider_max_attempts=2, validator_max_deliveries=2, provider_timeout_seconds=10.0)
+        world = build_world(
+            providers,
+            tmp_path,
+            org=ORG,
+            store=store,
+            cipher=LocalKeyring(tmp_path / "keyring.json"),
+            status_events=events,
+            validation_rate_limit="1000/600",
+            log_level="DEBUG",
+            provider_max_attempts=2,
+            validator_max_deliveries=2,
+            provider_timeout_seconds=10.0,
+        )
         service, queue, api_key = world.service, world.queue, world.api_key
         canaries.add(api_key)
 
@@ -346,10 +367,12 @@ def test_use_cases_and_validator_leak_no_canary(tmp_path: Path, debug_logs: io.S
         call(service.orgs.authenticate, api_key, "other_org")
         call(service.orgs.authenticate, api_key[:-2], ORG)
 
-        keys = {"openai": providers.openai.set(openai_key(), "valid"),
-                "anthropic": providers.anthropic.set(anthropic_key(), "valid"),
-                "gemini": providers.gemini.set(gemini_key(), "valid"),
-                "deepseek": providers.deepseek.set(deepseek_key(), "valid")}
+        keys = {
+            "openai": providers.openai.set(openai_key(), "valid"),
+            "anthropic": providers.anthropic.set(anthropic_key(), "valid"),
+            "gemini": providers.gemini.set(gemini_key(), "valid"),
+            "deepseek": providers.deepseek.set(deepseek_key(), "valid"),
+        }
         canaries.add(*keys.values())
         info = canaries.service_account(providers.gcp_service_account("valid"))
         for provider, key in keys.items():

@@ -51,7 +51,9 @@ def fire(url: str, api_key: str, jobs: list[tuple[str, str, dict[str, Any]]], st
         return list(pool.map(one, jobs))
 
 
-def run_in_processes(url: str, api_key: str, per_process: list[list[tuple[str, str, dict[str, Any]]]]) -> list[tuple[int, str]]:
+def run_in_processes(
+    url: str, api_key: str, per_process: list[list[tuple[str, str, dict[str, Any]]]]
+) -> list[tuple[int, str]]:
     start_at = time.time() + 3.0  # time for the spawned interpreters to import and connect
     context = multiprocessing.get_context("spawn")
     with context.Pool(len(per_process)) as pool:
@@ -94,26 +96,39 @@ def test_concurrent_setups_and_rotations_leave_one_integration_and_its_credentia
     assert sum(1 for status, _ in answers if status == 202) >= PROCESSES, statuses
 
     # Let the queued validations settle (superseded ones are ignored by the validator).
-    final = client.wait_for(f"/{ORG}/openai", lambda b: b["status"] == "active" and (
-        b["rotation"] is None or b["rotation"]["status"] == "failed"), timeout=60)
+    final = client.wait_for(
+        f"/{ORG}/openai",
+        lambda b: b["status"] == "active" and (b["rotation"] is None or b["rotation"]["status"] == "failed"),
+        timeout=60,
+    )
     time.sleep(0.5)
     final = client.get(f"/{ORG}/openai").json()
 
     db = sqlite3.connect(service.data_dir / "integrations.db")
-    rows = db.execute("SELECT credential_id, credential_version, fingerprint, rotation FROM org_integrations "
-                      "WHERE org_slug = ? AND provider = 'openai'", (ORG,)).fetchall()
+    rows = db.execute(
+        "SELECT credential_id, credential_version, fingerprint, rotation FROM org_integrations "
+        "WHERE org_slug = ? AND provider = 'openai'",
+        (ORG,),
+    ).fetchall()
     assert len(rows) == 1, rows
     credential_id, version, fingerprint, rotation = rows[0]
-    stored = {row[0]: row for row in db.execute(
-        "SELECT credential_id, version, ciphertext FROM org_credentials WHERE org_slug = ? AND provider = 'openai'",
-        (ORG,))}
+    stored = {
+        row[0]: row
+        for row in db.execute(
+            "SELECT credential_id, version, ciphertext FROM org_credentials WHERE org_slug = ? AND provider = 'openai'",
+            (ORG,),
+        )
+    }
     db.close()
     referenced = {credential_id} | ({json.loads(rotation)["credential_id"]} if rotation else set())
     assert set(stored) == referenced, "orphaned or missing ciphertext"
     assert final["credential"]["version"] == version and final["credential"]["fingerprint"] == fingerprint[:8]
 
-    plaintext = LocalKeyring(service.data_dir / "keyring.json").decrypt(
-        stored[credential_id][2], associated_data(ORG, "openai", version, credential_id)).decode()
+    plaintext = (
+        LocalKeyring(service.data_dir / "keyring.json")
+        .decrypt(stored[credential_id][2], associated_data(ORG, "openai", version, credential_id))
+        .decode()
+    )
     assert plaintext in submitted
     assert hashlib.sha256(plaintext.encode()).hexdigest()[:8] == final["credential"]["fingerprint"]
 

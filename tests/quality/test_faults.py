@@ -45,7 +45,6 @@ from tests.support.provider_servers import (
 ORG = "fault_org"
 
 
-
 class Crash(BaseException):
     """The process dying mid-request (not an Exception: nothing in the service may catch it)."""
 
@@ -64,9 +63,16 @@ class World:
         self.tmp_path = tmp_path
         self.providers = providers
         self.store = FaultyStore(SqliteStore(tmp_path / "integrations.db"))
-        world = build_world(providers, tmp_path, org=ORG, store=self.store,
-                            cipher=cipher or LocalKeyring(tmp_path / "keyring.json"),
-                            status_events=RecordingStatusEvents(), validation_rate_limit="1000/600", **settings)
+        world = build_world(
+            providers,
+            tmp_path,
+            org=ORG,
+            store=self.store,
+            cipher=cipher or LocalKeyring(tmp_path / "keyring.json"),
+            status_events=RecordingStatusEvents(),
+            validation_rate_limit="1000/600",
+            **settings,
+        )
         world.clock.set(datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc))
         self.clock, self.queue, self.service, self.actor = world.clock, world.queue, world.service, world.actor
 
@@ -79,10 +85,13 @@ class World:
         try:
             integrations = db.execute(
                 "SELECT credential_id, credential_version, fingerprint, rotation, revision, status "
-                "FROM org_integrations WHERE org_slug = ? AND provider = ?", (ORG, provider)).fetchall()
+                "FROM org_integrations WHERE org_slug = ? AND provider = ?",
+                (ORG, provider),
+            ).fetchall()
             credentials = db.execute(
                 "SELECT credential_id, version, fingerprint FROM org_credentials WHERE org_slug = ? AND provider = ?",
-                (ORG, provider)).fetchall()
+                (ORG, provider),
+            ).fetchall()
         finally:
             db.close()
         return integrations, credentials
@@ -141,8 +150,9 @@ def test_store_failure_in_a_first_setup_leaves_nothing(tmp_path: Path, providers
 
 @pytest.mark.parametrize("action", ["setup", "rotate"])
 @pytest.mark.parametrize("on_call", [1, 2, 3])
-def test_store_failure_in_a_replacement_never_half_writes(tmp_path: Path, providers: ProviderServers, action: str,
-                                                          on_call: int) -> None:
+def test_store_failure_in_a_replacement_never_half_writes(
+    tmp_path: Path, providers: ProviderServers, action: str, on_call: int
+) -> None:
     """Commit 1: the new credential with the integration; 2 and 3: the inline validation's."""
     world = World(tmp_path, providers)
     world.service.setups.setup(world.actor, "openai", {"credential": world.key()}, wait=True)
@@ -162,8 +172,9 @@ def test_store_failure_in_a_replacement_never_half_writes(tmp_path: Path, provid
 # ---------------------------------------------------------------- queue
 
 
-def test_queue_failure_leaves_pending_with_a_message_and_validate_recovers(tmp_path: Path,
-                                                                           providers: ProviderServers) -> None:
+def test_queue_failure_leaves_pending_with_a_message_and_validate_recovers(
+    tmp_path: Path, providers: ProviderServers
+) -> None:
     world = World(tmp_path, providers)
     world.queue.fail = 1
     view = world.service.setups.setup(world.actor, "openai", {"credential": world.key()})
@@ -179,8 +190,9 @@ def test_queue_failure_leaves_pending_with_a_message_and_validate_recovers(tmp_p
 # ---------------------------------------------------------------- provider timeout
 
 
-def test_provider_timeout_ends_in_bounded_time_with_provider_unavailable(tmp_path: Path,
-                                                                         providers: ProviderServers) -> None:
+def test_provider_timeout_ends_in_bounded_time_with_provider_unavailable(
+    tmp_path: Path, providers: ProviderServers
+) -> None:
     timeout, attempts = 0.4, 2
     world = World(tmp_path, providers, provider_timeout_seconds=timeout, provider_max_attempts=attempts)
     providers.gemini.slow_seconds = 5  # far longer than the timeout

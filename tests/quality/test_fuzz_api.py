@@ -47,13 +47,19 @@ LONG_RUN = "FUZZ_EXAMPLES" in os.environ
 # Providers the fuzzer aims at: API keys, a service account, manual entry, a planned one.
 PROVIDERS = ("openai", "gemini", "gcp", "slack", "figma", "aws")
 SAAS = {"plan": "team", "seats": 3, "monthly_cost": 30.0, "currency": "USD", "billing_cycle": "monthly"}
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
-          response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 
 # Unknown query parameters and headers are ignored by the server (as by most HTTP APIs), so
 # they are not generated as "invalid"; the API key is ours, never a generated one.
-CONFIG = schemathesis.Config.from_dict({"generation": {"allow-extra-parameters": False,
-                                                       "with-security-parameters": False}})
+CONFIG = schemathesis.Config.from_dict(
+    {"generation": {"allow-extra-parameters": False, "with-security-parameters": False}}
+)
 SCHEMA = schemathesis.openapi.from_path(SPEC_PATH, config=CONFIG)
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
 
@@ -61,8 +67,9 @@ OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory, providers: ProviderServers) -> Iterator[LiveService]:
     # A high rate limit: the fuzzer must reach the code behind it, not the 429 in front.
-    service = LiveService(tmp_path_factory.mktemp("fuzz"), providers, VALIDATION_RATE_LIMIT="100000/60",
-                          LOG_LEVEL="INFO").start()
+    service = LiveService(
+        tmp_path_factory.mktemp("fuzz"), providers, VALIDATION_RATE_LIMIT="100000/60", LOG_LEVEL="INFO"
+    ).start()
     yield service
     service.stop()
 
@@ -92,14 +99,17 @@ def seed(live: LiveService, providers: ProviderServers, api_key: str, operation:
 
 def valid_bodies(providers: ProviderServers) -> dict[str, Callable[[], dict[str, Any]]]:
     """Per provider, a fresh body the fake provider accepts (random strings rarely pass a format check)."""
+
     def gcp() -> dict[str, Any]:
         info = providers.gcp_service_account("valid")
         return {"credential": info, "config": {"billing_export_table": f"{info['project_id']}.billing.export_v1"}}
 
-    return {"openai": lambda: {"credential": providers.openai.set(openai_key(), "valid")},
-            "gemini": lambda: {"credential": providers.gemini.set(gemini_key(), "valid")},
-            "gcp": gcp,
-            "slack": lambda: {"config": SAAS}}
+    return {
+        "openai": lambda: {"credential": providers.openai.set(openai_key(), "valid")},
+        "gemini": lambda: {"credential": providers.gemini.set(gemini_key(), "valid")},
+        "gcp": gcp,
+        "slack": lambda: {"config": SAAS},
+    }
 
 
 def steered(operation: Any, mode: GenerationMode, providers: ProviderServers) -> st.SearchStrategy:
@@ -148,7 +158,8 @@ def check_answer(case: Any, response: Any, base_url: str) -> None:
     assert status < 500, f"{case.method} {response.request.url} -> {status}: {response.text[:300]}"
     label = f"{case.method} {response.request.url} -> {status}"
     assert not response.content or response.headers.get("content-type", [""])[0].startswith("application/json"), (
-        f"{label}: not JSON: {response.headers} {response.text[:300]}")
+        f"{label}: not JSON: {response.headers} {response.text[:300]}"
+    )
     body = response.json() if response.content else None
     headers = {name: ", ".join(values) for name, values in response.headers.items()}
     assert_conforms(case.method, sent_path(response), status, body, headers)
@@ -164,14 +175,21 @@ def check_answer(case: Any, response: Any, base_url: str) -> None:
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
 @pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: op.label)
-def test_fuzz_operation(operation: Any, mode: GenerationMode, live: LiveService, providers: ProviderServers,
-                        api_key: str) -> None:
+def test_fuzz_operation(
+    operation: Any, mode: GenerationMode, live: LiveService, providers: ProviderServers, api_key: str
+) -> None:
     seed(live, providers, api_key, operation)
     base_url = f"http://127.0.0.1:{live.port}"
     answered: list[int] = []
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=not LONG_RUN,
-              suppress_health_check=list(HealthCheck), print_blob=True)
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=not LONG_RUN,
+        suppress_health_check=list(HealthCheck),
+        print_blob=True,
+    )
     @given(case=steered(operation, mode, providers))
     def fuzz(case: Any) -> None:
         # A newline in a path segment is the known bug tested below; keep it out of the fuzz.
@@ -195,8 +213,9 @@ def test_newline_in_a_path_segment_answers_the_catalogue_404(live: LiveService, 
 
 
 @pytest.mark.parametrize("field", ["name", "config"])
-def test_null_for_an_optional_field_is_refused(live: LiveService, providers: ProviderServers, api_key: str,
-                                               field: str) -> None:
+def test_null_for_an_optional_field_is_refused(
+    live: LiveService, providers: ProviderServers, api_key: str, field: str
+) -> None:
     client = live.client(api_key)
     key = providers.openai.set(openai_key(), "valid")
     client.post(f"/{ORG}/openai/setup?wait=true", json={"credential": key, "config": {"organization": "org-abc"}})

@@ -37,8 +37,9 @@ def providers() -> Iterator[ProviderServers]:
 
 
 @pytest.fixture(scope="module", params=["local", "kms"])
-def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-          providers: ProviderServers) -> Iterator[dict[str, Any]]:
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, providers: ProviderServers
+) -> Iterator[dict[str, Any]]:
     """A live server (embedded keyring, or Cloud KMS through the stand-in) with two orgs, each
     with OpenAI and Gemini set up and validated."""
     kms = None
@@ -46,8 +47,9 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     if request.param == "kms":
         kms = KmsStandIn().start()
         extra = {"KMS_BACKEND": "gcp", "KMS_KEY_NAME": kms.add_key(), "KMS_ENDPOINT": kms.endpoint}
-    live = LiveService(tmp_path_factory.mktemp(f"isolation-{request.param}"), providers,
-                       VALIDATION_RATE_LIMIT="1000/600", **extra).start()
+    live = LiveService(
+        tmp_path_factory.mktemp(f"isolation-{request.param}"), providers, VALIDATION_RATE_LIMIT="1000/600", **extra
+    ).start()
     try:
         keys = {A: live.create_org(A), B: live.create_org(B)}
         secrets: dict[str, list[str]] = {A: [], B: []}
@@ -72,7 +74,10 @@ def request_for(operation: Any, org: str) -> tuple[str, str, dict[str, Any]]:
     path = operation.template.replace("{org}", org).replace("{provider}", "openai")
     kwargs: dict[str, Any] = {}
     if operation.method in ("POST", "PATCH") and operation.operation_id in (
-            "setup_integration", "rotate_credential", "update_integration"):
+        "setup_integration",
+        "rotate_credential",
+        "update_integration",
+    ):
         kwargs["json"] = {"name": "intruder"} if operation.method == "PATCH" else {"credential": openai_key()}
     return operation.method, path, kwargs
 
@@ -88,8 +93,11 @@ def test_other_orgs_key_is_forbidden_and_no_key_is_unauthorized_everywhere(world
     seen = 0
     for operation in operations():
         method, path, kwargs = request_for(operation, B)
-        for key, status, code in ((keys[A], 403, "forbidden"), (None, 401, "unauthorized"),
-                                  ("itg_" + "x" * 43, 401, "unauthorized")):
+        for key, status, code in (
+            (keys[A], 403, "forbidden"),
+            (None, 401, "unauthorized"),
+            ("itg_" + "x" * 43, 401, "unauthorized"),
+        ):
             answer = live.client(key).request(method, path.removeprefix(BASE), **kwargs)
             assert answer.status_code == status, (operation.operation_id, key is None, answer.text)
             assert answer.json()["error"]["code"] == code
@@ -137,8 +145,10 @@ class Rows:
 
 
 def credential_row(db: sqlite3.Connection, org: str, provider: str) -> tuple[str, int, bytes]:
-    return db.execute("SELECT credential_id, version, ciphertext FROM org_credentials WHERE org_slug = ? "
-                      "AND provider = ?", (org, provider)).fetchone()
+    return db.execute(
+        "SELECT credential_id, version, ciphertext FROM org_credentials WHERE org_slug = ? AND provider = ?",
+        (org, provider),
+    ).fetchone()
 
 
 def tamper_altered(db: sqlite3.Connection) -> tuple[str, str]:
@@ -166,13 +176,18 @@ def tamper_other_provider(db: sqlite3.Connection) -> tuple[str, str]:
 def tamper_other_version(db: sqlite3.Connection) -> tuple[str, str]:
     credential_id, version, _ = credential_row(db, A, "openai")
     db.execute("UPDATE org_credentials SET version = ? WHERE credential_id = ?", (version + 1, credential_id))
-    db.execute("UPDATE org_integrations SET credential_version = ? WHERE org_slug = ? AND provider = 'openai'",
-               (version + 1, A))
+    db.execute(
+        "UPDATE org_integrations SET credential_version = ? WHERE org_slug = ? AND provider = 'openai'",
+        (version + 1, A),
+    )
     return A, "openai"
 
 
-@pytest.mark.parametrize("tamper", [tamper_altered, tamper_other_org, tamper_other_provider, tamper_other_version],
-                         ids=lambda f: f.__name__.removeprefix("tamper_"))
+@pytest.mark.parametrize(
+    "tamper",
+    [tamper_altered, tamper_other_org, tamper_other_provider, tamper_other_version],
+    ids=lambda f: f.__name__.removeprefix("tamper_"),
+)
 def test_tampered_or_moved_ciphertext_does_not_decrypt(world: dict[str, Any], tamper: Any) -> None:
     live, keys = world["live"], world["keys"]
     db_path = live.data_dir / "integrations.db"
@@ -203,8 +218,9 @@ def test_tampered_or_moved_ciphertext_does_not_decrypt(world: dict[str, Any], ta
     assert '"message": "request failed"' in logs and '"code": "internal"' in logs  # logged, without detail
 
 
-def test_an_older_ciphertext_of_the_same_version_does_not_decrypt(world: dict[str, Any],
-                                                                    providers: ProviderServers) -> None:
+def test_an_older_ciphertext_of_the_same_version_does_not_decrypt(
+    world: dict[str, Any], providers: ProviderServers
+) -> None:
     """Versions repeat after a failed rotation; ciphertexts are bound to the credential id, so
     the failed rotation's ciphertext swapped into the row of the next one does not decrypt."""
     live, keys = world["live"], world["keys"]
@@ -216,10 +232,13 @@ def test_an_older_ciphertext_of_the_same_version_does_not_decrypt(world: dict[st
     assert failed["rotation"]["status"] == "failed", failed
     db_path = live.data_dir / "integrations.db"
     with Rows(db_path) as db:
-        [rotation] = db.execute("SELECT rotation FROM org_integrations WHERE org_slug = ? AND provider = 'openai'",
-                                (A,)).fetchone()
-        old_id, old_blob = db.execute("SELECT credential_id, ciphertext FROM org_credentials WHERE credential_id = ?",
-                                      (json.loads(rotation)["credential_id"],)).fetchone()
+        [rotation] = db.execute(
+            "SELECT rotation FROM org_integrations WHERE org_slug = ? AND provider = 'openai'", (A,)
+        ).fetchone()
+        old_id, old_blob = db.execute(
+            "SELECT credential_id, ciphertext FROM org_credentials WHERE credential_id = ?",
+            (json.loads(rotation)["credential_id"],),
+        ).fetchone()
     rotated = client.post(f"/{A}/openai/rotate?wait=true", json={"credential": accepted}).json()
     assert rotated["status"] == "active" and rotated["credential"]["version"] == failed["rotation"]["version"]
     with Rows(db_path) as db:

@@ -93,11 +93,31 @@ class BigQueryEmulator:
         env.pop("BIGQUERY_EMULATOR_HOST", None)
         with open(self._log_path, "wb") as log:
             self._process = subprocess.Popen(
-                [*self.command, "start", "--rest-host", "127.0.0.1", "--rest-port", "0",
-                 "--grpc-host", "127.0.0.1", "--grpc-port", "0", "--ephemeral",
-                 "--project", PROJECT, "--log-format", "json", "--log-level", "info"],
-                cwd=self._workdir.name, env=env, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                [
+                    *self.command,
+                    "start",
+                    "--rest-host",
+                    "127.0.0.1",
+                    "--rest-port",
+                    "0",
+                    "--grpc-host",
+                    "127.0.0.1",
+                    "--grpc-port",
+                    "0",
+                    "--ephemeral",
+                    "--project",
+                    PROJECT,
+                    "--log-format",
+                    "json",
+                    "--log-level",
+                    "info",
+                ],
+                cwd=self._workdir.name,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         deadline = started + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:

@@ -65,7 +65,8 @@ def function_app(name: str, signature_type: str = "http") -> Any:
 
     saved = list(sys.path)  # create_app appends the function's directory to sys.path
     try:
-        return functions_framework.create_app(target=name, source=str(ROOT / "functions" / name / "main.py"),
-                                              signature_type=signature_type)
+        return functions_framework.create_app(
+            target=name, source=str(ROOT / "functions" / name / "main.py"), signature_type=signature_type
+        )
     finally:
         sys.path[:] = saved

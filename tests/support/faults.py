@@ -33,8 +33,14 @@ class FaultyStore:
         self.calls: dict[str, int] = {}
         self._fault: tuple[str, int, Callable[[], BaseException], bool, int | None] | None = None
 
-    def fail(self, method: str, on_call: int = 1, error: Callable[[], BaseException] = StoreError,
-             after: bool = False, times: int | None = 1) -> None:
+    def fail(
+        self,
+        method: str,
+        on_call: int = 1,
+        error: Callable[[], BaseException] = StoreError,
+        after: bool = False,
+        times: int | None = 1,
+    ) -> None:
         """Arm: from the `on_call`-th call of `method` on, `times` calls (None: all) raise `error`,
         after doing their work when `after`."""
         self.calls = {}

@@ -86,7 +86,9 @@ class HostileProvider:
             self.bytes_sent += count
 
     def _head(self, status: int, headers: dict[str, str]) -> bytes:
-        lines = [f"HTTP/1.1 {status} Hostile"] + [f"{k}: {v}" for k, v in headers.items()] + ["Connection: close", "", ""]
+        lines = (
+            [f"HTTP/1.1 {status} Hostile"] + [f"{k}: {v}" for k, v in headers.items()] + ["Connection: close", "", ""]
+        )
         return "\r\n".join(lines).encode()
 
     def answer(self, out: Any) -> None:
@@ -118,7 +120,9 @@ class HostileProvider:
                 self._sent(len(bomb[start : start + CHUNK]))
         else:
             payload = deep_json(self.depth) if self.mode == "deep" else self.body
-            out.write(self._head(self.status, {**json_type, **self.headers, "Content-Length": str(len(payload))}) + payload)
+            out.write(
+                self._head(self.status, {**json_type, **self.headers, "Content-Length": str(len(payload))}) + payload
+            )
             self._sent(len(payload))
         out.flush()
 

@@ -106,7 +106,9 @@ def operations() -> list[Operation]:
         for method in HTTP_METHODS:
             if method in item:
                 found.append(
-                    Operation(method.upper(), template, item[method]["operationId"], _pointer("paths", template, method))
+                    Operation(
+                        method.upper(), template, item[method]["operationId"], _pointer("paths", template, method)
+                    )
                 )
     return found
 
@@ -272,8 +274,9 @@ def assert_conforms(
                 problems.extend(_allow_problems(value, template))
 
     if problems:
-        raise AssertionError(f"{label}: the answer does not conform to {where}:\n  " + "\n  ".join(problems)
-                             + f"\nbody: {_shown(body)}")
+        raise AssertionError(
+            f"{label}: the answer does not conform to {where}:\n  " + "\n  ".join(problems) + f"\nbody: {_shown(body)}"
+        )
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

@@ -12,8 +12,11 @@ from typing import Any
 
 def port_methods(port: type) -> dict[str, inspect.Signature]:
     """The public methods a Protocol declares, with their signatures."""
-    return {name: inspect.signature(fn) for name, fn in vars(port).items()
-            if inspect.isfunction(fn) and not name.startswith("_")}
+    return {
+        name: inspect.signature(fn)
+        for name, fn in vars(port).items()
+        if inspect.isfunction(fn) and not name.startswith("_")
+    }
 
 
 def mismatches(adapter: Any, port: type) -> list[str]:
@@ -31,7 +34,12 @@ def mismatches(adapter: Any, port: type) -> list[str]:
                 problems.append(f"{cls.__name__}.{name} lacks parameter {param.name!r}")
             elif param.default is not param.empty and offered[param.name].default is param.empty:
                 problems.append(f"{cls.__name__}.{name}: {param.name!r} must be optional")
-        required = [p for p in list(offered.values())[1:] if p.default is p.empty
-                    and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in declared.parameters]
+        required = [
+            p
+            for p in list(offered.values())[1:]
+            if p.default is p.empty
+            and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+            and p.name not in declared.parameters
+        ]
         problems += [f"{cls.__name__}.{name} requires {p.name!r}, which the port does not pass" for p in required]
     return problems

@@ -129,7 +129,7 @@ def parse_exports(text: str) -> dict[str, str]:
     found = {}
     for line in text.splitlines():
         if line.startswith("export "):
-            name, _, rest = line[len("export "):].partition("=")
+            name, _, rest = line[len("export ") :].partition("=")
             found[name] = shlex.split(rest, comments=True)[0]
     return found
 

@@ -107,15 +107,28 @@ def servers(_service_env_servers: ProviderServers) -> Iterator[ProviderServers]:
     _service_env_servers.reset()
 
 
-def build_world(servers: ProviderServers, data_dir: Path, *, org: str = ORG, cipher: Any = None, store: Any = None,
-                validators: Any = None, status_events: Any = None, **settings: Any) -> World:
+def build_world(
+    servers: ProviderServers,
+    data_dir: Path,
+    *,
+    org: str = ORG,
+    cipher: Any = None,
+    store: Any = None,
+    validators: Any = None,
+    status_events: Any = None,
+    **settings: Any,
+) -> World:
     """The one way a test builds the use cases in process: settings pointing at the provider
     stand-ins, a recording queue, a settable clock, and an org with its actor."""
     values = {"validation_rate_limit": "100/600", "provider_timeout_seconds": 1.0, **settings}
     queue, clock = RecordingQueue(), Clock()
     given = {"cipher": cipher, "store": store, "validators": validators, "status_events": status_events}
-    service = build_service(settings_for(servers, data_dir=data_dir, **values), queue=queue, clock=clock,
-                            **{k: v for k, v in given.items() if v is not None})
+    service = build_service(
+        settings_for(servers, data_dir=data_dir, **values),
+        queue=queue,
+        clock=clock,
+        **{k: v for k, v in given.items() if v is not None},
+    )
     api_key = service.orgs.create_org(org)
     world = World(service, queue, servers, data_dir, api_key, clock)
     world.actor = service.orgs.authenticate(api_key, org)

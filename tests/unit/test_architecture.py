@@ -25,12 +25,20 @@ LAYERS: list[tuple[str, ...]] = [
 ]
 # Inside shared.service: each collaborator imports only those of a lower rank.
 SERVICE_RANKS = {
-    "requests": 0, "views": 0,
+    "requests": 0,
+    "views": 0,
     "audit": 1,
-    "writes": 2, "credentials": 2, "limits": 2,
+    "writes": 2,
+    "credentials": 2,
+    "limits": 2,
     "validation": 3,
     "revalidation": 4,
-    "messages": 5, "orgs": 5, "integrations": 5, "setups": 5, "pipelines": 5, "rewrap": 5,
+    "messages": 5,
+    "orgs": 5,
+    "integrations": 5,
+    "setups": 5,
+    "pipelines": 5,
+    "rewrap": 5,
 }
 
 
@@ -134,6 +142,7 @@ def test_entry_points_only_hand_over_to_shared_web_or_worker(path: Path) -> None
 
 
 def test_no_module_is_longer_than_a_reader_can_hold() -> None:
-    long = {str(p.relative_to(ROOT)): n for p in modules().values()
-            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 330}
-    assert long == {}
+    """The package, the benchmarks and the test support: about 300 lines at most each."""
+    paths = [*modules().values(), *(ROOT / "benchmarks").rglob("*.py"), *(ROOT / "tests" / "support").rglob("*.py")]
+    sizes = {str(p.relative_to(ROOT)): len(p.read_text(encoding="utf-8").splitlines()) for p in paths}
+    assert {name: n for name, n in sizes.items() if n > 330} == {}

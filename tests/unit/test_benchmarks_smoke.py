@@ -31,8 +31,15 @@ def _section(output: str, title_start: str) -> str:
 def test_quick_benchmark_prints_every_row_and_imports_no_google_cloud(tmp_path: Path) -> None:
     figures = tmp_path / "figures.json"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    done = subprocess.run([sys.executable, "benchmarks/run.py", "--quick", "--json", str(figures)], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=150, start_new_session=True)
+    done = subprocess.run(
+        [sys.executable, "benchmarks/run.py", "--quick", "--json", str(figures)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=150,
+        start_new_session=True,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
 
@@ -46,8 +53,10 @@ def test_quick_benchmark_prints_every_row_and_imports_no_google_cloud(tmp_path: 
     warm = _section(out, "2. Warm latency")
     for endpoint in ("get", "list", "setup", "hello (bare)"):
         for concurrency in ("1", "16"):
-            assert any(line.startswith(endpoint + " ") and line[len(endpoint):].split()[0] == concurrency
-                       for line in warm.splitlines()), f"warm row {endpoint} @ {concurrency} missing"
+            assert any(
+                line.startswith(endpoint + " ") and line[len(endpoint) :].split()[0] == concurrency
+                for line in warm.splitlines()
+            ), f"warm row {endpoint} @ {concurrency} missing"
     assert "setup" in _section(out, "3. Setup throughput")
 
     targets = _section(out, "Targets")
@@ -80,8 +89,9 @@ def test_the_google_cloud_import_check_sees_a_cloud_backend(tmp_path: Path, monk
     spec.loader.exec_module(bench)
     # The store is built for the very first request (auth reads it); a BigQuery store at a closed
     # port fails that request, but only after importing its client library, which is what we look for.
-    env = bench.embedded_env(tmp_path, STORE_BACKEND="bigquery", GCP_PROJECT="bench-project",
-                             BIGQUERY_EMULATOR_HOST="http://127.0.0.1:9")
+    env = bench.embedded_env(
+        tmp_path, STORE_BACKEND="bigquery", GCP_PROJECT="bench-project", BIGQUERY_EMULATOR_HOST="http://127.0.0.1:9"
+    )
     probe = bench.import_probe_once("get_integration", env)
     assert any(m.startswith("google.cloud.bigquery") for m in probe["forbidden"])
 

@@ -33,7 +33,12 @@ def _encoded(payload: object) -> str:
 
 def test_message_format() -> None:
     assert json.loads(message_data(MESSAGE)) == MESSAGE.model_dump(mode="json", exclude_none=True)
-    assert message_attributes(MESSAGE) == {"kind": "validate", "org": "acme", "provider": "openai", "credential_version": "3"}
+    assert message_attributes(MESSAGE) == {
+        "kind": "validate",
+        "org": "acme",
+        "provider": "openai",
+        "credential_version": "3",
+    }
     assert ordering_key(MESSAGE) == "acme/openai"
     revalidate = ValidationMessage(kind="revalidate")
     assert json.loads(message_data(revalidate)) == {"kind": "revalidate"}
@@ -80,7 +85,10 @@ def test_functions_framework_conversion_of_a_raw_pubsub_push() -> None:
 @pytest.mark.parametrize(
     "event, complaint",
     [
-        (_event({"message": {"data": _encoded({"kind": "validate"})}}, "google.cloud.storage.object.v1.finalized"), "type"),
+        (
+            _event({"message": {"data": _encoded({"kind": "validate"})}}, "google.cloud.storage.object.v1.finalized"),
+            "type",
+        ),
         (_event("not json"), "not JSON"),
         (_event([1, 2]), "JSON object"),
         (_event({"nomessage": {}}), "no Pub/Sub message"),

@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 # Design files that live outside the repository; built from parts so this file does not match itself.
-OUTSIDE = re.compile("|".join([r"\.\./" + "shared", *(n + r"\.md" for n in ("PROVIDERS", "ARCHITECTURE", "API", "CONVENTIONS"))]))
+OUTSIDE = re.compile(
+    "|".join([r"\.\./" + "shared", *(n + r"\.md" for n in ("PROVIDERS", "ARCHITECTURE", "API", "CONVENTIONS"))])
+)
 
 
 def tracked_files() -> list[str]:
@@ -97,8 +99,15 @@ def test_providers_page_names_every_setting_and_path_a_check_calls():
 
     for variable in service_settings(Urls()):  # what the stand-ins print is what the page explains
         assert f"`{variable}`" in text, variable
-    for path in ("{OPENAI_BASE_URL}/models", "{ANTHROPIC_BASE_URL}/v1/models", "{GEMINI_BASE_URL}/v1beta/models",
-                 "{DEEPSEEK_BASE_URL}/models", "POST {GCP_TOKEN_URI}", "/projects/<p>/datasets", "/projects/<p>/jobs"):
+    for path in (
+        "{OPENAI_BASE_URL}/models",
+        "{ANTHROPIC_BASE_URL}/v1/models",
+        "{GEMINI_BASE_URL}/v1beta/models",
+        "{DEEPSEEK_BASE_URL}/models",
+        "POST {GCP_TOKEN_URI}",
+        "/projects/<p>/datasets",
+        "/projects/<p>/jobs",
+    ):
         assert path in text, path
     sources = "\n".join(p.read_text() for p in (ROOT / "shared" / "validators").glob("*.py"))
     for suffix in ('"/models"', '"/v1/models"', '"/v1beta/models"', "/datasets?maxResults=1", "/jobs"):
@@ -107,7 +116,7 @@ def test_providers_page_names_every_setting_and_path_a_check_calls():
 
 def test_readme_explains_the_validation_rate_limit():
     readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("### The validation rate limit"):]
+    section = readme[readme.index("### The validation rate limit") :]
     section = section[: section.index("\n## ")]
     attempts, seconds = Settings().rate_limit
     assert f"{attempts} validation attempts per provider in any {seconds} seconds" in section
@@ -115,5 +124,7 @@ def test_readme_explains_the_validation_rate_limit():
     for words in ("Why", "What counts", "store", "restart", "instances", "VALIDATION_RATE_LIMIT=100/60 make run"):
         assert words in section, words
     # The quick-start server is started with the loosened limit, so running the session twice works.
-    assert "VALIDATION_RATE_LIMIT=100/60 make run" in readme[readme.index("## A session with curl"):readme.index(
-        "### The validation rate limit")]
+    assert (
+        "VALIDATION_RATE_LIMIT=100/60 make run"
+        in readme[readme.index("## A session with curl") : readme.index("### The validation rate limit")]
+    )

@@ -41,18 +41,23 @@ ALL_PAIRS = list(itertools.product(Status, Status))
 
 def test_statuses_are_those_of_the_api() -> None:
     assert {s.value for s in Status} == {
-        "not_configured", "pending", "validating", "active", "error", "disabled", "expired"}
+        "not_configured",
+        "pending",
+        "validating",
+        "active",
+        "error",
+        "disabled",
+        "expired",
+    }
 
 
-@pytest.mark.parametrize("before,after", [p for p in ALL_PAIRS if p in ALLOWED_TRANSITIONS],
-                         ids=lambda s: s.value)
+@pytest.mark.parametrize("before,after", [p for p in ALL_PAIRS if p in ALLOWED_TRANSITIONS], ids=lambda s: s.value)
 def test_allowed_transition(before: Status, after: Status) -> None:
     check_transition(before, after)  # does not raise
     assert after in TRANSITIONS[before]
 
 
-@pytest.mark.parametrize("before,after", [p for p in ALL_PAIRS if p not in ALLOWED_TRANSITIONS],
-                         ids=lambda s: s.value)
+@pytest.mark.parametrize("before,after", [p for p in ALL_PAIRS if p not in ALLOWED_TRANSITIONS], ids=lambda s: s.value)
 def test_forbidden_transition(before: Status, after: Status) -> None:
     with pytest.raises(InvalidTransitionError) as caught:
         check_transition(before, after)
@@ -73,14 +78,20 @@ def test_the_action_table_covers_exactly_the_documented_actions() -> None:
 ACTION_CASES = [(a, s) for a in ALLOWED_ACTIONS for s in Status]
 
 
-@pytest.mark.parametrize("action,status", [(a, s) for a, s in ACTION_CASES if s in ALLOWED_ACTIONS[a]],
-                         ids=lambda v: v.value if isinstance(v, Status) else v)
+@pytest.mark.parametrize(
+    "action,status",
+    [(a, s) for a, s in ACTION_CASES if s in ALLOWED_ACTIONS[a]],
+    ids=lambda v: v.value if isinstance(v, Status) else v,
+)
 def test_allowed_action(action: str, status: Status) -> None:
     check_action(action, status)
 
 
-@pytest.mark.parametrize("action,status", [(a, s) for a, s in ACTION_CASES if s not in ALLOWED_ACTIONS[a]],
-                         ids=lambda v: v.value if isinstance(v, Status) else v)
+@pytest.mark.parametrize(
+    "action,status",
+    [(a, s) for a, s in ACTION_CASES if s not in ALLOWED_ACTIONS[a]],
+    ids=lambda v: v.value if isinstance(v, Status) else v,
+)
 def test_forbidden_action_is_409_naming_the_status(action: str, status: Status) -> None:
     with pytest.raises(InvalidTransitionError) as caught:
         check_action(action, status)
@@ -89,12 +100,15 @@ def test_forbidden_action_is_409_naming_the_status(action: str, status: Status) 
     assert error.message == f"Cannot {action} an integration whose status is {status.value}"
 
 
-@pytest.mark.parametrize("action,status,word", [
-    ("enable", S.ACTIVE, "active"),
-    ("validate", S.DISABLED, "disabled"),
-    ("rotate", S.DISABLED, "disabled"),
-    ("decrypt", S.EXPIRED, "expired"),
-])
+@pytest.mark.parametrize(
+    "action,status,word",
+    [
+        ("enable", S.ACTIVE, "active"),
+        ("validate", S.DISABLED, "disabled"),
+        ("rotate", S.DISABLED, "disabled"),
+        ("decrypt", S.EXPIRED, "expired"),
+    ],
+)
 def test_examples_of_api_md(action: str, status: Status, word: str) -> None:
     with pytest.raises(InvalidTransitionError, match=rf"status is {word}$"):
         check_action(action, status)

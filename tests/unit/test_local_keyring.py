@@ -168,7 +168,7 @@ def test_malformed_ciphertexts(keyring_path: Path) -> None:
     good = keyring.encrypt(b"sk-test-malformed", AD).ciphertext
     unknown_version = good[:11] + struct.pack(">I", 99) + good[15:]
     cases = {
-        "ciphertext is truncated": [b"", good[:MIN_CIPHERTEXT_LEN - 1], good[:LEGACY_MIN_CIPHERTEXT_LEN - 1]],
+        "ciphertext is truncated": [b"", good[: MIN_CIPHERTEXT_LEN - 1], good[: LEGACY_MIN_CIPHERTEXT_LEN - 1]],
         "not a local keyring ciphertext": [b"LK3" + good[3:], b"\x00" * MIN_CIPHERTEXT_LEN],
         f"unknown key version local/{keyring_id(keyring_path)}/v99": [unknown_version],
         "authentication failed": [good[:-1], good + b"\x00", good[:20] + good[21:] + b"\x00"],
@@ -210,9 +210,12 @@ def test_a_lost_keyring_is_not_replaced_while_the_store_holds_ciphertext(keyring
     keyring_path.unlink()
     keyring = LocalKeyring(keyring_path, may_create=lambda: False)  # the store holds ciphertext
 
-    for attempt, error in ((lambda: keyring.encrypt(b"sk-test-new", AD), EncryptionError),
-                           (lambda: keyring.decrypt(sealed.ciphertext, AD), DecryptionError),
-                           (keyring.primary_key_version, EncryptionError), (keyring.rotate, EncryptionError)):
+    for attempt, error in (
+        (lambda: keyring.encrypt(b"sk-test-new", AD), EncryptionError),
+        (lambda: keyring.decrypt(sealed.ciphertext, AD), DecryptionError),
+        (keyring.primary_key_version, EncryptionError),
+        (keyring.rotate, EncryptionError),
+    ):
         with pytest.raises(error) as caught:
             attempt()
         reason = _cause(caught.value)
@@ -256,8 +259,15 @@ def _format_1_keyring(path: Path) -> bytes:
     """A keyring file as written before keyring ids (format 1); returns its key."""
     key = AESGCM.generate_key(bit_length=256)
     path.parent.mkdir(mode=0o700)
-    path.write_text(json.dumps({"format": 1, "primary": 1, "versions": {
-        "1": {"key": base64.b64encode(key).decode(), "created_at": "2024-01-01T00:00:00+00:00"}}}))
+    path.write_text(
+        json.dumps(
+            {
+                "format": 1,
+                "primary": 1,
+                "versions": {"1": {"key": base64.b64encode(key).decode(), "created_at": "2024-01-01T00:00:00+00:00"}},
+            }
+        )
+    )
     os.chmod(path, 0o600)
     return key
 
@@ -294,12 +304,16 @@ def test_format_1_keyring_files_and_lk1_ciphertexts_keep_working(keyring_path: P
     assert _cause(caught.value).startswith("sealed by a keyring of format 1 (no id), this is keyring ")
 
 
-@pytest.mark.parametrize("document", [
-    {"format": 2, "primary": 1, "versions": {}},
-    {"format": 2, "id": "zz" * 8, "primary": 1, "versions": {}},
-    {"format": 2, "id": "ab" * 4, "primary": 1, "versions": {}},
-    {"format": 3, "id": "ab" * 8, "primary": 1, "versions": {}},
-], ids=["no-id", "bad-hex", "short-id", "unknown-format"])
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"format": 2, "primary": 1, "versions": {}},
+        {"format": 2, "id": "zz" * 8, "primary": 1, "versions": {}},
+        {"format": 2, "id": "ab" * 4, "primary": 1, "versions": {}},
+        {"format": 3, "id": "ab" * 8, "primary": 1, "versions": {}},
+    ],
+    ids=["no-id", "bad-hex", "short-id", "unknown-format"],
+)
 def test_keyring_file_with_a_bad_id_or_format_is_refused(keyring_path: Path, document: dict) -> None:
     keyring_path.parent.mkdir(mode=0o700)
     keyring_path.write_text(json.dumps(document))
@@ -370,8 +384,9 @@ def test_a_keyring_and_its_check_cost_nothing_until_first_use(tmp_path: Path) ->
 
     data_dir = tmp_path / "data"
     store = CountingStore(data_dir / "integrations.db")
-    service = build_service(Settings(data_dir=data_dir, validation_rate_limit="100/600"), store=store,
-                            queue=RecordingQueue())
+    service = build_service(
+        Settings(data_dir=data_dir, validation_rate_limit="100/600"), store=store, queue=RecordingQueue()
+    )
     actor = service.orgs.authenticate(service.orgs.create_org(ORG), ORG)
     service.integrations.list(actor)
     assert CountingStore.listed == 0 and not (data_dir / "keyring.json").exists()
@@ -399,16 +414,23 @@ def test_serve_refuses_to_start_when_its_keyring_is_lost(tmp_path: Path) -> None
     _service_with_a_credential(tmp_path / "data")
     keyring = tmp_path / "data" / "keyring.json"
     keyring.unlink()
-    done = subprocess.run([sys.executable, "-m", "shared.cli", "serve"], cwd=ROOT, env=_cli_env(tmp_path / "data"),
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "serve"],
+        cwd=ROOT,
+        env=_cli_env(tmp_path / "data"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode != 0
     assert str(keyring.absolute()) in done.stderr and "restore the file" in done.stderr
     assert "delete the stored data" in done.stderr
     assert not keyring.exists()
 
 
-def test_keyring_rotate_refuses_to_replace_a_lost_keyring(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_keyring_rotate_refuses_to_replace_a_lost_keyring(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from shared.cli import main
 
     _service_with_a_credential(tmp_path / "data")

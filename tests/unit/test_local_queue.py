@@ -90,7 +90,11 @@ def test_connection_errors_are_retried_a_bounded_number_of_times(caplog: pytest.
     # Routine retries: a warning each, with the attempt, the error type and the target (no stack trace).
     retries = [r for r in caplog.records if hasattr(r, "attempt") and r.levelno == logging.WARNING]
     assert len(retries) == 3
-    assert [(r.attempt, r.error_type) for r in retries] == [(1, "ConnectError"), (2, "ConnectError"), (3, "ConnectError")]
+    assert [(r.attempt, r.error_type) for r in retries] == [
+        (1, "ConnectError"),
+        (2, "ConnectError"),
+        (3, "ConnectError"),
+    ]
     assert all(r.target.startswith("127.0.0.1:") and r.exc_info is None for r in retries)
     assert any(r.levelno == logging.WARNING and "ConnectError" in r.getMessage() for r in caplog.records)
 
@@ -148,7 +152,9 @@ def test_publish_from_16_threads(cloudevent_receiver: CloudEventReceiver) -> Non
             barrier.wait()
             for i in range(per_thread):
                 queue.publish(
-                    ValidationMessage(org=f"org-{thread_index}", provider="openai", version=i, credential_id=f"{thread_index}-{i}")
+                    ValidationMessage(
+                        org=f"org-{thread_index}", provider="openai", version=i, credential_id=f"{thread_index}-{i}"
+                    )
                 )
 
         threads = [threading.Thread(target=publish_many, args=(n,)) for n in range(threads_count)]

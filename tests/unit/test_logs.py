@@ -24,8 +24,13 @@ BASE = "/api/v1/integrations"
 ORG = "acme_corp"
 
 
-def record(message: str, level: int = logging.INFO, fields: dict[str, Any] | None = None,
-           exc_info: Any = None, args: tuple[Any, ...] = ()) -> logging.LogRecord:
+def record(
+    message: str,
+    level: int = logging.INFO,
+    fields: dict[str, Any] | None = None,
+    exc_info: Any = None,
+    args: tuple[Any, ...] = (),
+) -> logging.LogRecord:
     made = logging.LogRecord("integrations.test", level, __file__, 1, message, args, exc_info)
     if fields is not None:
         made.fields = fields
@@ -76,8 +81,9 @@ def test_an_exception_is_logged_by_type_only() -> None:
     assert canary not in line and "Traceback" not in line
 
 
-def test_configure_installs_one_json_handler_on_stdout(capsys: pytest.CaptureFixture[str],
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_configure_installs_one_json_handler_on_stdout(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
     monkeypatch.setattr(logs, "_configured", False)
@@ -120,32 +126,46 @@ def captured(service_env, caplog: pytest.LogCaptureFixture) -> Iterator[io.Strin
 def _app(name: str, signature_type: str = "http") -> Any:
     saved = list(sys.path)
     try:
-        return functions_framework.create_app(target=name, source=str(ROOT / "functions" / name / "main.py"),
-                                              signature_type=signature_type)
+        return functions_framework.create_app(
+            target=name, source=str(ROOT / "functions" / name / "main.py"), signature_type=signature_type
+        )
     finally:
         sys.path[:] = saved
 
 
-def test_no_header_value_body_or_key_is_logged(service_env, captured: io.StringIO,
-                                               caplog: pytest.LogCaptureFixture) -> None:
+def test_no_header_value_body_or_key_is_logged(
+    service_env, captured: io.StringIO, caplog: pytest.LogCaptureFixture
+) -> None:
     api_key = service_env.create_org(ORG)
     valid, invalid, bad_format = openai_key(), openai_key(), "sk-" + "CANARYBADFORMAT"
     service_env.servers.openai.set(valid, "valid")
     service_env.servers.openai.set(invalid, "invalid")  # OpenAI's 401 echoes part of the key
     header_canary = "hdr-canary-" + openai_key()[-20:]
     name_canary = "name-canary-7d1e"
-    headers = {"X-API-Key": api_key, "Authorization": f"Bearer {header_canary}", "Cookie": f"s={header_canary}",
-               "User-Agent": header_canary, "X-Forwarded-For": header_canary, "X-Cloud-Trace-Context": "abc/1"}
+    headers = {
+        "X-API-Key": api_key,
+        "Authorization": f"Bearer {header_canary}",
+        "Cookie": f"s={header_canary}",
+        "User-Agent": header_canary,
+        "X-Forwarded-For": header_canary,
+        "X-Cloud-Trace-Context": "abc/1",
+    }
     setup = _app("setup_integration").test_client()
     answers = [
-        setup.post(f"{BASE}/{ORG}/openai/setup?wait=true", json={"credential": valid, "name": name_canary}, headers=headers),
+        setup.post(
+            f"{BASE}/{ORG}/openai/setup?wait=true", json={"credential": valid, "name": name_canary}, headers=headers
+        ),
         setup.post(f"{BASE}/{ORG}/anthropic/setup", json={"credential": bad_format}, headers=headers),
         setup.post(f"{BASE}/{ORG}/openai/setup?wait=true", json={"credential": invalid}, headers=headers),
-        setup.post(f"{BASE}/{ORG}/openai/setup", data=b'{"credential": "' + valid.encode() + b'"', headers={
-            **headers, "Content-Type": "application/json"}),
+        setup.post(
+            f"{BASE}/{ORG}/openai/setup",
+            data=b'{"credential": "' + valid.encode() + b'"',
+            headers={**headers, "Content-Type": "application/json"},
+        ),
         setup.post(f"{BASE}/{ORG}/openai/setup", json={"credential": valid}, headers={"X-API-Key": api_key + "x"}),
-        _app("rotate_credential").test_client().post(f"{BASE}/{ORG}/openai/rotate?wait=true",
-                                                     json={"credential": valid}, headers=headers),
+        _app("rotate_credential")
+        .test_client()
+        .post(f"{BASE}/{ORG}/openai/rotate?wait=true", json={"credential": valid}, headers=headers),
         _app("validate_integration").test_client().post(f"{BASE}/{ORG}/openai/validate", headers=headers),
     ]
     assert [a.status_code for a in answers] == [200, 400, 200, 400, 401, 200, 200]
@@ -179,10 +199,25 @@ def test_flat_extras_reach_the_line_next_to_grouped_fields() -> None:
     logger.addHandler(keep)
     logger.propagate = False
     try:
-        logger.warning("provider call failed", extra={"provider": "openai", "attempt": 2, "error": "ConnectError",
-                                                      "host": "api.openai.com", "fields": {"target": "current"}})
-        logger.warning("odd values", extra={"cause": ValueError(f"text with {openai_key()}"), "ids": {"b", "a"},
-                                            "severity": "DEBUG", "logger": "forged"})
+        logger.warning(
+            "provider call failed",
+            extra={
+                "provider": "openai",
+                "attempt": 2,
+                "error": "ConnectError",
+                "host": "api.openai.com",
+                "fields": {"target": "current"},
+            },
+        )
+        logger.warning(
+            "odd values",
+            extra={
+                "cause": ValueError(f"text with {openai_key()}"),
+                "ids": {"b", "a"},
+                "severity": "DEBUG",
+                "logger": "forged",
+            },
+        )
     finally:
         logger.removeHandler(keep)
         logger.propagate = True
@@ -236,19 +271,22 @@ def test_a_provider_call_failure_says_why(service_env, captured: io.StringIO) ->
     assert all(set(e) - {"severity", "message", "time", "logger", "org", "provider"} for e in failures), failures
 
 
-def test_a_routine_redelivery_is_one_warning_without_a_stack_trace(service_env, captured: io.StringIO,
-                                                                   capfd: pytest.CaptureFixture[str]) -> None:
+def test_a_routine_redelivery_is_one_warning_without_a_stack_trace(
+    service_env, captured: io.StringIO, capfd: pytest.CaptureFixture[str]
+) -> None:
     from shared.adapters.cloudevents import pubsub_cloudevent_http
     from shared.domain.models import ValidationMessage
 
     api_key = service_env.create_org(ORG)
     key = service_env.servers.openai.set(openai_key(), "unavailable")
-    _app("setup_integration").test_client().post(f"{BASE}/{ORG}/openai/setup", json={"credential": key},
-                                                 headers={"X-API-Key": api_key})
+    _app("setup_integration").test_client().post(
+        f"{BASE}/{ORG}/openai/setup", json={"credential": key}, headers={"X-API-Key": api_key}
+    )
     service_env._close_queue()
     item = service_env.service.store.get_integration(ORG, "openai")
-    message = ValidationMessage(org=ORG, provider="openai", version=item.credential.version,
-                                credential_id=item.credential.credential_id)
+    message = ValidationMessage(
+        org=ORG, provider="openai", version=item.credential.version, credential_id=item.credential.credential_id
+    )
     headers, body = pubsub_cloudevent_http(message, 1)
     captured.truncate(0)
     captured.seek(0)

@@ -61,8 +61,14 @@ class Make:
     def __call__(self, target: str) -> tuple[list[str], str]:
         """Run `make target`; return the calls the stand-in python saw, and make's output."""
         before = len(self.log.read_text().splitlines())
-        done = subprocess.run(["make", target, f"PYTHON={self.directory / 'python-stub'}"], cwd=self.directory,
-                              env=self.env, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            ["make", target, f"PYTHON={self.directory / 'python-stub'}"],
+            cwd=self.directory,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         return self.log.read_text().splitlines()[before:], done.stdout
 

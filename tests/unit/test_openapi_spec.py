@@ -47,20 +47,38 @@ BOTH_404 = {404: {"unknown_provider", "not_configured"}}
 BODY = {413: {"payload_too_large"}, 415: {"unsupported_media_type"}}
 EXPECTED_RESPONSES: dict[str, dict[int, set[str]]] = {
     "setup_integration": {
-        200: set(), 202: set(), **COMMON, 400: {"bad_request", "invalid_format"}, 404: {"unknown_provider"},
-        409: {"invalid_transition"}, **BODY, 429: {"rate_limited"}, 502: {"encryption_failed"},
+        200: set(),
+        202: set(),
+        **COMMON,
+        400: {"bad_request", "invalid_format"},
+        404: {"unknown_provider"},
+        409: {"invalid_transition"},
+        **BODY,
+        429: {"rate_limited"},
+        502: {"encryption_failed"},
         503: {"provider_unavailable"},
     },
     "validate_integration": {
-        200: set(), **COMMON, **BOTH_404, 409: {"invalid_transition"}, 429: {"rate_limited"},
+        200: set(),
+        **COMMON,
+        **BOTH_404,
+        409: {"invalid_transition"},
+        429: {"rate_limited"},
         503: {"provider_unavailable"},
     },
     "list_integrations": {200: set(), **COMMON},
     "get_integration": {200: set(), **COMMON, **BOTH_404},
     "delete_integration": {204: set(), **COMMON, **BOTH_404},
     "rotate_credential": {
-        200: set(), 202: set(), **COMMON, 400: {"bad_request", "invalid_format"}, **BOTH_404,
-        409: {"invalid_transition"}, **BODY, 429: {"rate_limited"}, 502: {"encryption_failed"},
+        200: set(),
+        202: set(),
+        **COMMON,
+        400: {"bad_request", "invalid_format"},
+        **BOTH_404,
+        409: {"invalid_transition"},
+        **BODY,
+        429: {"rate_limited"},
+        502: {"encryption_failed"},
         503: {"provider_unavailable"},
     },
     "disable_integration": {200: set(), **COMMON, **BOTH_404, 409: {"invalid_transition"}},
@@ -70,7 +88,18 @@ EXPECTED_RESPONSES: dict[str, dict[int, set[str]]] = {
 }
 # Catalogue codes whose message says which field / provider / status: no fixed text.
 VARIABLE_MESSAGES = {"bad_request", "unknown_provider", "invalid_transition"}
-EVENT_ACTIONS = {"setup", "rotate", "validate", "revalidate", "disable", "enable", "edit", "delete", "decrypt", "status_change"}
+EVENT_ACTIONS = {
+    "setup",
+    "rotate",
+    "validate",
+    "revalidate",
+    "disable",
+    "enable",
+    "edit",
+    "delete",
+    "decrypt",
+    "status_change",
+}
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
 
@@ -120,39 +149,87 @@ def sample_integrations() -> list[Integration]:
     full = fingerprint_of(key)
     cred = CredentialRef(credential_id="c1", version=2, fingerprint=full, hint=f"sk-...{key[-4:]}", created_at=NOW)
     staged = Rotation(
-        credential_id="c2", version=3, status="failed", message="API key invalid or expired",
-        fingerprint=fingerprint_of(key + "x"), hint="sk-...abcd", created_at=NOW + timedelta(minutes=1),
+        credential_id="c2",
+        version=3,
+        status="failed",
+        message="API key invalid or expired",
+        fingerprint=fingerprint_of(key + "x"),
+        hint="sk-...abcd",
+        created_at=NOW + timedelta(minutes=1),
     )
     common = {"org": "acme_corp", "created_at": NOW, "updated_at": NOW + timedelta(seconds=5)}
     return [
         Integration(provider="openai", category="llm", name="OpenAI", status=Status.PENDING, credential=cred, **common),
         Integration(
-            provider="openai", category="llm", name="OpenAI prod", status=Status.ACTIVE, credential=cred,
-            rotation=staged, config={"organization": "org-abc"}, last_validated_at=NOW, **common,
+            provider="openai",
+            category="llm",
+            name="OpenAI prod",
+            status=Status.ACTIVE,
+            credential=cred,
+            rotation=staged,
+            config={"organization": "org-abc"},
+            last_validated_at=NOW,
+            **common,
         ),
         Integration(
-            provider="gemini", category="llm", name="Gemini", status=Status.ERROR, status_code="missing_permissions",
+            provider="gemini",
+            category="llm",
+            name="Gemini",
+            status=Status.ERROR,
+            status_code="missing_permissions",
             status_message="Missing permissions: Generative Language API is disabled in project 123",
-            credential=cred, last_validated_at=NOW, **common,
+            credential=cred,
+            last_validated_at=NOW,
+            **common,
         ),
         Integration(
-            provider="slack", category="saas", name="Slack", status=Status.ACTIVE,
+            provider="slack",
+            category="saas",
+            name="Slack",
+            status=Status.ACTIVE,
             config={"plan": "Pro", "seats": 12, "monthly_cost": 87.5, "currency": "USD", "billing_cycle": "monthly"},
             **common,
         ),
-        Integration(provider="anthropic", category="llm", name="Anthropic", status=Status.DISABLED, credential=cred, **common),
+        Integration(
+            provider="anthropic", category="llm", name="Anthropic", status=Status.DISABLED, credential=cred, **common
+        ),
     ]
 
 
 def sample_events() -> list[Event]:
     fp = fingerprint_of("sk-test-" + secrets.token_urlsafe(24))
     return [
-        Event(id="e1", org="acme_corp", provider="openai", at=NOW, action="setup", actor="key_1", outcome="ok",
-              fingerprint=fp[:8], details={"version": 1}),
-        Event(id="e2", org="acme_corp", provider="openai", at=NOW, action="validate", actor="system",
-              outcome="invalid_credentials", fingerprint=fp[:8]),
-        Event(id="e3", org="acme_corp", provider="slack", at=NOW, action="status_change", actor="system", outcome="ok",
-              details={"from": "pending", "to": "active"}),
+        Event(
+            id="e1",
+            org="acme_corp",
+            provider="openai",
+            at=NOW,
+            action="setup",
+            actor="key_1",
+            outcome="ok",
+            fingerprint=fp[:8],
+            details={"version": 1},
+        ),
+        Event(
+            id="e2",
+            org="acme_corp",
+            provider="openai",
+            at=NOW,
+            action="validate",
+            actor="system",
+            outcome="invalid_credentials",
+            fingerprint=fp[:8],
+        ),
+        Event(
+            id="e3",
+            org="acme_corp",
+            provider="slack",
+            at=NOW,
+            action="status_change",
+            actor="system",
+            outcome="ok",
+            details={"from": "pending", "to": "active"},
+        ),
     ]
 
 
@@ -184,7 +261,10 @@ def test_operation_ids_are_the_function_names_and_unique():
 def test_every_operation_requires_the_api_key_header():
     document = openapi.spec()
     assert document["components"]["securitySchemes"]["apiKey"] == {
-        **document["components"]["securitySchemes"]["apiKey"], "type": "apiKey", "in": "header", "name": "X-API-Key",
+        **document["components"]["securitySchemes"]["apiKey"],
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
     }
     for op in openapi.operations():
         assert openapi._at(op.pointer).get("security") == [{"apiKey": []}], op.operation_id
@@ -212,9 +292,15 @@ def test_query_parameters():
         for op_id, operation in by_id.items()
     }
     assert query == {
-        "setup_integration": {"wait"}, "rotate_credential": {"wait"}, "list_integrations": {"category"},
-        "list_events": {"limit", "cursor"}, "validate_integration": set(), "get_integration": set(),
-        "delete_integration": set(), "disable_integration": set(), "enable_integration": set(),
+        "setup_integration": {"wait"},
+        "rotate_credential": {"wait"},
+        "list_integrations": {"category"},
+        "list_events": {"limit", "cursor"},
+        "validate_integration": set(),
+        "get_integration": set(),
+        "delete_integration": set(),
+        "disable_integration": set(),
+        "enable_integration": set(),
         "update_integration": set(),
     }
 
@@ -239,7 +325,9 @@ def test_every_operation_documents_its_statuses_and_error_codes(op_id):
     for key, response in op.responses.items():
         status = int(key)
         content = resolve(response).get("content")
-        actual[status] = set() if status < 400 else {code for code, _ in error_pairs(content["application/json"]["schema"])}
+        actual[status] = (
+            set() if status < 400 else {code for code, _ in error_pairs(content["application/json"]["schema"])}
+        )
         if status < 400:
             continue
         for code, message in error_pairs(content["application/json"]["schema"]):
@@ -338,7 +426,10 @@ def _view(**changes: Any) -> dict[str, Any]:
         pytest.param(_view(created_at="yesterday"), id="not-a-date-time"),
         pytest.param(_view(category="crm"), id="unknown-category"),
         pytest.param({k: v for k, v in _view().items() if k != "last_validated_at"}, id="missing-field"),
-        pytest.param({**not_configured_view("acme_corp", "github", "saas", "GitHub"), "config": {}}, id="not-configured-with-config"),
+        pytest.param(
+            {**not_configured_view("acme_corp", "github", "saas", "GitHub"), "config": {}},
+            id="not-configured-with-config",
+        ),
     ],
 )
 def test_integration_schema_rejects(bad):
@@ -375,8 +466,14 @@ def test_saas_config_matches_the_registry():
     good = {"plan": "Team", "seats": 0, "monthly_cost": 0, "currency": "EUR", "billing_cycle": "annual"}
     SaasConfig.model_validate(good)
     assert component_errors("SaasConfig", good) == []
-    for bad in ({**good, "seats": -1}, {**good, "monthly_cost": -0.01}, {**good, "currency": "usd"},
-                {**good, "billing_cycle": "weekly"}, {**good, "extra": 1}, {k: v for k, v in good.items() if k != "plan"}):
+    for bad in (
+        {**good, "seats": -1},
+        {**good, "monthly_cost": -0.01},
+        {**good, "currency": "usd"},
+        {**good, "billing_cycle": "weekly"},
+        {**good, "extra": 1},
+        {k: v for k, v in good.items() if k != "plan"},
+    ):
         assert component_errors("SaasConfig", bad) != [], bad
 
 
@@ -398,8 +495,10 @@ def test_provider_configs_match_the_registry():
     "body",
     [
         {"credential": "sk-test-abc", "name": "OpenAI prod"},
-        {"credential": {"type": "service_account", "client_email": "a@b.iam.gserviceaccount.com"},
-         "config": {"billing_export_table": "my-project.billing.gcp_billing_export_v1"}},
+        {
+            "credential": {"type": "service_account", "client_email": "a@b.iam.gserviceaccount.com"},
+            "config": {"billing_export_table": "my-project.billing.gcp_billing_export_v1"},
+        },
         {"config": {"plan": "Pro", "seats": 3, "monthly_cost": 30, "currency": "USD", "billing_cycle": "monthly"}},
         {"credential": "sk-test-abc", "config": {}},
     ],
@@ -410,8 +509,15 @@ def test_setup_request_accepts(body):
 
 @pytest.mark.parametrize(
     "body",
-    [{"credential": ""}, {"credential": 42}, {"credential": "k", "name": ""}, {"credential": "k", "name": "n" * 101},
-     {"credential": "k", "config": []}, {"credential": "k", "config": {"nonsense": 1}}, {"credential": "k", "extra": 1}],
+    [
+        {"credential": ""},
+        {"credential": 42},
+        {"credential": "k", "name": ""},
+        {"credential": "k", "name": "n" * 101},
+        {"credential": "k", "config": []},
+        {"credential": "k", "config": {"nonsense": 1}},
+        {"credential": "k", "extra": 1},
+    ],
 )
 def test_setup_request_rejects(body):
     assert component_errors("SetupRequest", body) != []
@@ -444,10 +550,19 @@ def test_conforms_accepts_documented_answers():
     assert_conforms("GET", f"{BASE}/acme_corp/openai", 404, _error("not_configured"))
     assert_conforms("GET", f"{BASE}/acme_corp/nope", 404, _error("unknown_provider", "Unknown provider: nope"))
     assert_conforms("POST", f"{BASE}/acme_corp/openai/setup", 400, _error("invalid_format"))
-    assert_conforms("POST", f"{BASE}/acme_corp/openai/enable", 409,
-                    _error("invalid_transition", "Cannot enable an integration whose status is active"))
-    assert_conforms("PUT", f"{BASE}/acme_corp/openai", 405, _error("method_not_allowed"),
-                    {**JSON, "Allow": "GET, PATCH, DELETE, OPTIONS"})
+    assert_conforms(
+        "POST",
+        f"{BASE}/acme_corp/openai/enable",
+        409,
+        _error("invalid_transition", "Cannot enable an integration whose status is active"),
+    )
+    assert_conforms(
+        "PUT",
+        f"{BASE}/acme_corp/openai",
+        405,
+        _error("method_not_allowed"),
+        {**JSON, "Allow": "GET, PATCH, DELETE, OPTIONS"},
+    )
     assert_conforms("GET", f"{BASE}/acme_corp/openai/setup", 405, _error("method_not_allowed"))
     assert_conforms("GET", "/api/v1/nothing/here", 404, _error("not_found"))
     assert_conforms("GET", f"{BASE}/acme_corp/openai/events/extra", 404, _error("not_found"))

@@ -37,21 +37,37 @@ def test_every_port_declares_its_lifecycle() -> None:
             assert getattr(port, name).__doc__, f"{port.__name__}.{name} says what it guarantees"
 
 
-@pytest.mark.parametrize(("adapter", "port"), [
-    (SqliteStore, Store), (BigQueryStore, Store),
-    (LocalQueue, ValidationQueue), (PubSubQueue, ValidationQueue), (RecordingQueue, ValidationQueue),
-    (LocalStatusEvents, StatusEvents), (PubSubStatusEvents, StatusEvents), (RecordingStatusEvents, StatusEvents),
-], ids=lambda value: getattr(value, "__name__", ""))
+@pytest.mark.parametrize(
+    ("adapter", "port"),
+    [
+        (SqliteStore, Store),
+        (BigQueryStore, Store),
+        (LocalQueue, ValidationQueue),
+        (PubSubQueue, ValidationQueue),
+        (RecordingQueue, ValidationQueue),
+        (LocalStatusEvents, StatusEvents),
+        (PubSubStatusEvents, StatusEvents),
+        (RecordingStatusEvents, StatusEvents),
+    ],
+    ids=lambda value: getattr(value, "__name__", ""),
+)
 def test_every_adapter_and_double_offers_every_method_of_its_port(adapter: type, port: type) -> None:
     assert mismatches(adapter, port) == []
 
 
 def test_a_status_event_is_published_as_its_payload() -> None:
     at = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
-    event = StatusEvent(org="acme", provider="openai", from_status=Status.VALIDATING, to_status=Status.ACTIVE,
-                        message=None, at=at)
-    expected = {"org": "acme", "provider": "openai", "from": "validating", "to": "active", "message": None,
-                "at": "2026-11-25T10:00:00+00:00"}
+    event = StatusEvent(
+        org="acme", provider="openai", from_status=Status.VALIDATING, to_status=Status.ACTIVE, message=None, at=at
+    )
+    expected = {
+        "org": "acme",
+        "provider": "openai",
+        "from": "validating",
+        "to": "active",
+        "message": None,
+        "at": "2026-11-25T10:00:00+00:00",
+    }
 
     assert event.payload() == expected
     assert status_event_payload(event) == expected
@@ -61,8 +77,14 @@ def test_a_status_event_is_published_as_its_payload() -> None:
 def _lifecycle_lookups(path: Path) -> list[str]:
     found = []
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in {"getattr", "hasattr"}
-                and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) and node.args[1].value in LIFECYCLE):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in {"getattr", "hasattr"}
+            and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant)
+            and node.args[1].value in LIFECYCLE
+        ):
             found.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.func.id}(..., {node.args[1].value!r})")
     return found
 
@@ -72,6 +94,10 @@ def test_no_lifecycle_method_is_looked_up_by_name() -> None:
 
     Everywhere a port is used; adapters are left out: what they probe is a vendor's client."""
     adapters = ROOT / "shared" / "adapters"
-    files = [p for folder in ("shared", "functions", "tests", "benchmarks", "tools") for p in (ROOT / folder).rglob("*.py")
-             if adapters not in p.parents]
+    files = [
+        p
+        for folder in ("shared", "functions", "tests", "benchmarks", "tools")
+        for p in (ROOT / folder).rglob("*.py")
+        if adapters not in p.parents
+    ]
     assert [hit for path in files for hit in _lifecycle_lookups(path)] == []

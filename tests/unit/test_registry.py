@@ -71,9 +71,16 @@ def test_valid_saas_config_is_returned_normalised(registry, key: str) -> None:
     assert registry.get(key).validate_config(dict(GOOD_SAAS)) == GOOD_SAAS
 
 
-@pytest.mark.parametrize("changes", [
-    {"seats": 0}, {"monthly_cost": 0}, {"monthly_cost": 10}, {"billing_cycle": "annual"}, {"currency": "EUR"},
-])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"seats": 0},
+        {"monthly_cost": 0},
+        {"monthly_cost": 10},
+        {"billing_cycle": "annual"},
+        {"currency": "EUR"},
+    ],
+)
 def test_valid_saas_edges(registry, changes: dict[str, Any]) -> None:
     assert registry.get("slack").validate_config({**GOOD_SAAS, **changes})["seats"] >= 0
 
@@ -144,16 +151,19 @@ def test_openai_config_fields(registry) -> None:
     assert openai.validate_config(None) == {} and openai.validate_config({}) == {}
 
 
-@pytest.mark.parametrize("provider,config,field", [
-    ("openai", {"organization": "acme"}, "organization"),
-    ("openai", {"organization": 5}, "organization"),
-    ("openai", {"project": "proj_" + "x" * 65}, "project"),
-    ("openai", {"billing_export_table": "a.b.c"}, None),  # unknown to openai: never named
-    ("anthropic", {"organization": "org-abc"}, None),
-    ("gcp", {"billing_export_table": "not a table"}, "billing_export_table"),
-    ("gcp", {"billing_export_table": "Proj.ds.t"}, "billing_export_table"),
-    ("gcp", {"billing_export_table": ["my-project.ds.t"]}, "billing_export_table"),
-])
+@pytest.mark.parametrize(
+    "provider,config,field",
+    [
+        ("openai", {"organization": "acme"}, "organization"),
+        ("openai", {"organization": 5}, "organization"),
+        ("openai", {"project": "proj_" + "x" * 65}, "project"),
+        ("openai", {"billing_export_table": "a.b.c"}, None),  # unknown to openai: never named
+        ("anthropic", {"organization": "org-abc"}, None),
+        ("gcp", {"billing_export_table": "not a table"}, "billing_export_table"),
+        ("gcp", {"billing_export_table": "Proj.ds.t"}, "billing_export_table"),
+        ("gcp", {"billing_export_table": ["my-project.ds.t"]}, "billing_export_table"),
+    ],
+)
 def test_bad_provider_config_names_the_field(registry, provider: str, config: dict[str, Any], field: str) -> None:
     with pytest.raises(BadRequestError) as caught:
         registry.get(provider).validate_config(config)

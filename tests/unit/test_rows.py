@@ -36,12 +36,18 @@ class Reading(dict):  # type: ignore[type-arg]
 # table -> (a model with every field set, model -> row, row -> model or None)
 MAPPINGS: dict[str, tuple[Any, Callable[[Any], dict[str, Any]], Callable[[Mapping[str, Any]], Any] | None]] = {
     "org_api_keys": (make_org("acme"), rows.org_row, rows.org_of),
-    "org_integrations": (full_integration().model_copy(update={"revision": 7}),
-                         lambda item: rows.integration_row(item, revision=7), rows.integration_of),
+    "org_integrations": (
+        full_integration().model_copy(update={"revision": 7}),
+        lambda item: rows.integration_row(item, revision=7),
+        rows.integration_of,
+    ),
     "org_credentials": (make_record(ciphertext=bytes(range(256))), rows.credential_row, rows.credential_of),
     "validation_attempts": (("acme", "openai", "a-1", T0), lambda a: rows.attempt_row(*a), None),
-    "audit_events": (make_event(T0, "e-1", fingerprint="ab" * 32, details={"b": 1, "a": [None, "é"]}),
-                     rows.event_row, rows.event_of),
+    "audit_events": (
+        make_event(T0, "e-1", fingerprint="ab" * 32, details={"b": 1, "a": [None, "é"]}),
+        rows.event_row,
+        rows.event_of,
+    ),
 }
 
 
@@ -50,7 +56,9 @@ def schema_file_columns(table: str) -> list[str]:
 
 
 def test_every_schema_file_has_a_mapping():
-    assert sorted(p.stem for p in (REPO / "configs" / "schemas").glob("*.json")) == sorted(rows.TABLES) == sorted(MAPPINGS)
+    assert (
+        sorted(p.stem for p in (REPO / "configs" / "schemas").glob("*.json")) == sorted(rows.TABLES) == sorted(MAPPINGS)
+    )
 
 
 @pytest.mark.parametrize("table", sorted(MAPPINGS))
@@ -68,7 +76,9 @@ def test_every_schema_column_is_written_and_read_and_nothing_else(table: str):
 @pytest.mark.parametrize("table", sorted(MAPPINGS))
 def test_a_column_added_to_a_schema_file_without_its_mapping_fails_at_once(table: str, schema_dir: Path):
     path = schema_dir / f"{table}.json"
-    path.write_text(json.dumps(json.loads(path.read_text()) + [{"name": "added", "type": "STRING", "mode": "NULLABLE"}]))
+    path.write_text(
+        json.dumps(json.loads(path.read_text()) + [{"name": "added", "type": "STRING", "mode": "NULLABLE"}])
+    )
     model, to_row, _ = MAPPINGS[table]
     with pytest.raises(RuntimeError, match=rf"{table}: .*unmapped columns \['added'\]"):
         to_row(model)
@@ -99,8 +109,9 @@ def test_json_columns_are_compact_sorted_text_and_empty_ones_read_back_empty():
     row = rows.integration_row(full_integration().model_copy(update={"config": {"b": 1, "a": {"d": 2, "c": None}}}), 1)
     assert row["config"] == '{"a":{"c":null,"d":2},"b":1}'
     assert rows.event_row(make_event(T0, "e-1", details={"z": 1, "y": 2}))["details"] == '{"y":2,"z":1}'
-    saas = rows.integration_row(full_integration().model_copy(update={"credential": None, "rotation": None,
-                                                                      "config": {}}), 1)
+    saas = rows.integration_row(
+        full_integration().model_copy(update={"credential": None, "rotation": None, "config": {}}), 1
+    )
     assert (saas["credential_id"], saas["rotation"], saas["config"]) == (None, None, "{}")
     read = rows.integration_of({**saas, "config": None})
     assert read.config == {} and read.credential is None and read.rotation is None
@@ -117,8 +128,17 @@ def test_status_is_stored_by_value_and_bytes_stay_bytes():
 def test_what_a_write_answers_is_what_a_read_of_its_row_gives():
     cut = T0 + timedelta(microseconds=999)
     item = full_integration().model_copy(update={"updated_at": cut.astimezone(CEST), "last_validated_at": None})
-    item = item.model_copy(update={"rotation": item.rotation.model_copy(update={"created_at": cut}),
-                                   "credential": item.credential.model_copy(update={"created_at": cut})})
+    item = item.model_copy(
+        update={
+            "rotation": item.rotation.model_copy(update={"created_at": cut}),
+            "credential": item.credential.model_copy(update={"created_at": cut}),
+        }
+    )
     stored = rows.stored_integration(item, revision=5)
     assert stored == rows.integration_of(rows.integration_row(item, revision=5))
-    assert (stored.updated_at, stored.rotation.created_at, stored.credential.created_at, stored.revision) == (T0, T0, T0, 5)
+    assert (stored.updated_at, stored.rotation.created_at, stored.credential.created_at, stored.revision) == (
+        T0,
+        T0,
+        T0,
+        5,
+    )

@@ -16,8 +16,28 @@ from shared.settings import GOOGLE_TOKEN_URI, Settings, SettingsError, get_setti
 
 ROOT = Path(__file__).resolve().parents[2]
 
-PREFIXES = ("PORT", "HOST", "DATA_DIR", "STORE_", "KMS_", "QUEUE_", "PUBSUB_", "STATUS_", "GCP_", "BQ_", "BIGQUERY_",
-            "VALIDATOR_", "OPENAI_", "ANTHROPIC_", "GEMINI_", "DEEPSEEK_", "PROVIDER_", "VALIDATION_", "CORS_", "LOG_")
+PREFIXES = (
+    "PORT",
+    "HOST",
+    "DATA_DIR",
+    "STORE_",
+    "KMS_",
+    "QUEUE_",
+    "PUBSUB_",
+    "STATUS_",
+    "GCP_",
+    "BQ_",
+    "BIGQUERY_",
+    "VALIDATOR_",
+    "OPENAI_",
+    "ANTHROPIC_",
+    "GEMINI_",
+    "DEEPSEEK_",
+    "PROVIDER_",
+    "VALIDATION_",
+    "CORS_",
+    "LOG_",
+)
 
 
 @pytest.fixture
@@ -68,8 +88,9 @@ def test_environment_overrides(clean_env, tmp_path: Path) -> None:
     assert Settings().local_validator_url == "http://127.0.0.1:7/validate"
 
 
-@pytest.mark.parametrize("value", ["5", "0/600", "5/0", "a/b", "-1/600", "5/-1", "5/600/1", "", "5.5/600",
-                                   " 5/600", "5 / 600", "/600", "5/"])
+@pytest.mark.parametrize(
+    "value", ["5", "0/600", "5/0", "a/b", "-1/600", "5/-1", "5/600/1", "", "5.5/600", " 5/600", "5 / 600", "/600", "5/"]
+)
 def test_bad_validation_rate_limit_is_rejected(clean_env, value: str) -> None:
     clean_env.setenv("VALIDATION_RATE_LIMIT", value)
     with pytest.raises(ValidationError, match="VALIDATION_RATE_LIMIT"):
@@ -78,11 +99,21 @@ def test_bad_validation_rate_limit_is_rejected(clean_env, value: str) -> None:
         Settings(validation_rate_limit=value)
 
 
-@pytest.mark.parametrize("name,value", [
-    ("STORE_BACKEND", "postgres"), ("KMS_BACKEND", "vault"), ("QUEUE_BACKEND", "kafka"),
-    ("PORT", "0"), ("PORT", "70000"), ("PORT", "http"), ("LOG_LEVEL", "LOUD"),
-    ("PROVIDER_TIMEOUT_SECONDS", "0"), ("PROVIDER_MAX_ATTEMPTS", "0"), ("VALIDATOR_MAX_DELIVERIES", "0"),
-])
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("STORE_BACKEND", "postgres"),
+        ("KMS_BACKEND", "vault"),
+        ("QUEUE_BACKEND", "kafka"),
+        ("PORT", "0"),
+        ("PORT", "70000"),
+        ("PORT", "http"),
+        ("LOG_LEVEL", "LOUD"),
+        ("PROVIDER_TIMEOUT_SECONDS", "0"),
+        ("PROVIDER_MAX_ATTEMPTS", "0"),
+        ("VALIDATOR_MAX_DELIVERIES", "0"),
+    ],
+)
 def test_other_bad_values_are_rejected(clean_env, name: str, value: str) -> None:
     clean_env.setenv(name, value)
     with pytest.raises(ValidationError):
@@ -151,12 +182,16 @@ BAD = [  # (environment, what the message must say); every case used to pass Set
     ({"BIGQUERY_EMULATOR_HOST": "bq emulator"}, "BIGQUERY_EMULATOR_HOST must be host:port or an http(s) URL"),
     ({"PUBSUB_TOPIC": "projects/p/topics"}, "PUBSUB_TOPIC must be a topic name or projects/P/topics/T"),
     ({"STATUS_EVENTS_TOPIC": "goog-events"}, "STATUS_EVENTS_TOPIC must be a topic name"),
-    ({"QUEUE_BACKEND": "pubsub", "PUBSUB_TOPIC": "projects/p/topics/validation"},
-     "GCP_PROJECT is required when QUEUE_BACKEND=pubsub and STATUS_EVENTS_TOPIC is a short name"),
+    (
+        {"QUEUE_BACKEND": "pubsub", "PUBSUB_TOPIC": "projects/p/topics/validation"},
+        "GCP_PROJECT is required when QUEUE_BACKEND=pubsub and STATUS_EVENTS_TOPIC is a short name",
+    ),
 ]
 
 
-@pytest.mark.parametrize("environment,expected", BAD, ids=[next(iter(e)) + "=" + next(iter(e.values())) for e, _ in BAD])
+@pytest.mark.parametrize(
+    "environment,expected", BAD, ids=[next(iter(e)) + "=" + next(iter(e.values())) for e, _ in BAD]
+)
 def test_a_bad_setting_is_refused_at_start_naming_the_variable(clean_env, environment: dict, expected: str) -> None:
     for name, value in environment.items():
         clean_env.setenv(name, value)
@@ -198,10 +233,15 @@ def test_topics_take_a_short_name_or_a_full_path(clean_env) -> None:
 
 
 def test_urls_and_origins_that_are_right_pass(clean_env) -> None:
-    settings = Settings(openai_base_url="http://127.0.0.1:9/v1", validator_url="http://[::1]:8080/x",
-                        cors_origins="https://app.example.com, http://localhost:3000",
-                        bigquery_emulator_host="127.0.0.1:9050", pubsub_emulator_host="localhost:8085",
-                        kms_key_name="projects/p/locations/global/keyRings/r/cryptoKeys/k", kms_backend="gcp")
+    settings = Settings(
+        openai_base_url="http://127.0.0.1:9/v1",
+        validator_url="http://[::1]:8080/x",
+        cors_origins="https://app.example.com, http://localhost:3000",
+        bigquery_emulator_host="127.0.0.1:9050",
+        pubsub_emulator_host="localhost:8085",
+        kms_key_name="projects/p/locations/global/keyRings/r/cryptoKeys/k",
+        kms_backend="gcp",
+    )
     assert settings.allowed_origins == frozenset({"https://app.example.com", "http://localhost:3000"})
     assert Settings(bigquery_emulator_host="http://127.0.0.1:9050").bigquery_emulator_host == "http://127.0.0.1:9050"
 
@@ -216,16 +256,26 @@ def test_get_settings_raises_a_settings_error_naming_the_variable(clean_env) -> 
 
 def _run(args: list[str], env: dict[str, str], cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.upper().startswith(PREFIXES)}
-    return subprocess.run([sys.executable, *args], cwd=cwd, env={**clean, "PYTHONPATH": str(ROOT), **env},
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        env={**clean, "PYTHONPATH": str(ROOT), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
-@pytest.mark.parametrize("environment,expected", [
-    ({"PORT": "80x"}, "PORT must be a valid integer"),
-    ({"VALIDATION_RATE_LIMIT": "abc"}, "VALIDATION_RATE_LIMIT must look like"),
-    ({"QUEUE_BACKEND": "pubsub"}, "GCP_PROJECT is required when QUEUE_BACKEND=pubsub"),
-    ({"CORS_ORIGINS": "app.example.com"}, "CORS_ORIGINS must list origins"),
-], ids=["port", "rate-limit", "pubsub-without-project", "cors"])
+@pytest.mark.parametrize(
+    "environment,expected",
+    [
+        ({"PORT": "80x"}, "PORT must be a valid integer"),
+        ({"VALIDATION_RATE_LIMIT": "abc"}, "VALIDATION_RATE_LIMIT must look like"),
+        ({"QUEUE_BACKEND": "pubsub"}, "GCP_PROJECT is required when QUEUE_BACKEND=pubsub"),
+        ({"CORS_ORIGINS": "app.example.com"}, "CORS_ORIGINS must list origins"),
+    ],
+    ids=["port", "rate-limit", "pubsub-without-project", "cors"],
+)
 def test_the_cli_prints_the_message_and_exits_non_zero(tmp_path: Path, environment: dict, expected: str) -> None:
     done = _run(["-m", "shared.cli", "init-store"], {"DATA_DIR": str(tmp_path), **environment})
     assert done.returncode == 2, (done.stdout, done.stderr)

@@ -100,12 +100,17 @@ def test_a_file_of_the_previous_release_opens_and_keeps_working(tmp_path: Path):
     db.execute(
         "INSERT INTO org_integrations (org_slug, provider, category, name, status, config, created_at, updated_at,"
         " revision) VALUES ('acme', 'openai', 'llm', 'OpenAI', 'pending', ?, ?, ?, 3)",
-        (json.dumps({"b": [1, 2], "a": "x"}, sort_keys=True), T0.isoformat(timespec="milliseconds"),
-         T0.isoformat(timespec="milliseconds")),
+        (
+            json.dumps({"b": [1, 2], "a": "x"}, sort_keys=True),
+            T0.isoformat(timespec="milliseconds"),
+            T0.isoformat(timespec="milliseconds"),
+        ),
     )
-    db.execute("INSERT INTO audit_events (event_id, org_slug, provider, at, action, actor, outcome, details)"
-               " VALUES ('e-0', 'acme', 'openai', ?, 'setup', 'kid', 'pending', ?)",
-               (T0.isoformat(timespec="milliseconds"), json.dumps({"k": "v"}, sort_keys=True)))
+    db.execute(
+        "INSERT INTO audit_events (event_id, org_slug, provider, at, action, actor, outcome, details)"
+        " VALUES ('e-0', 'acme', 'openai', ?, 'setup', 'kid', 'pending', ?)",
+        (T0.isoformat(timespec="milliseconds"), json.dumps({"k": "v"}, sort_keys=True)),
+    )
     db.commit()
     db.close()
 
@@ -113,8 +118,9 @@ def test_a_file_of_the_previous_release_opens_and_keeps_working(tmp_path: Path):
     item = store.get_integration("acme", "openai")
     assert item.config == {"a": "x", "b": [1, 2]} and item.created_at == T0 and item.revision == 3
     assert store.list_events("acme", "openai", 10)[0].details == {"k": "v"}
-    saved = store.commit(Write("acme", "openai", 3, item.model_copy(update={"status": Status.ACTIVE}),
-                               events=(make_event(T0, "e-1"),)))
+    saved = store.commit(
+        Write("acme", "openai", 3, item.model_copy(update={"status": Status.ACTIVE}), events=(make_event(T0, "e-1"),))
+    )
     assert saved == store.get_integration("acme", "openai") and saved.revision == 4
     assert [e.id for e in store.list_events("acme", "openai", 10)] == ["e-1", "e-0"]
     store.commit(Write("acme", "gcp", None, full_integration()))

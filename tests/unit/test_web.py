@@ -25,9 +25,6 @@ ORG = "acme_corp"
 ORIGIN = "https://app.example.com"
 
 
-
-
-
 def client(name: str) -> Any:
     return function_app(name).test_client()
 
@@ -43,8 +40,9 @@ def error_of(response: Any) -> tuple[str, str]:
     return body["error"]["code"], body["error"]["message"]
 
 
-def assert_error(response: Any, status: int, code: str, message: str | None = None, method: str = "GET",
-                 path: str | None = None) -> None:
+def assert_error(
+    response: Any, status: int, code: str, message: str | None = None, method: str = "GET", path: str | None = None
+) -> None:
     assert response.status_code == status, response.get_data(as_text=True)
     got_code, got_message = error_of(response)
     assert got_code == code
@@ -57,30 +55,43 @@ def assert_error(response: Any, status: int, code: str, message: str | None = No
 # ---------------------------------------------------------------- 405 and 404
 
 
-@pytest.mark.parametrize("function,method,path,allow", [
-    ("get_integration", "PUT", f"/{ORG}/openai", "DELETE, GET, OPTIONS, PATCH"),
-    ("get_integration", "POST", f"/{ORG}/openai", "DELETE, GET, OPTIONS, PATCH"),
-    ("delete_integration", "PUT", f"/{ORG}/openai", "DELETE, GET, OPTIONS, PATCH"),
-    ("setup_integration", "GET", f"/{ORG}/openai/setup", "OPTIONS, POST"),
-    ("setup_integration", "DELETE", f"/{ORG}/openai/setup", "OPTIONS, POST"),
-    ("list_integrations", "POST", f"/{ORG}", "GET, OPTIONS"),
-    ("list_integrations", "DELETE", f"/{ORG}", "GET, OPTIONS"),
-    ("list_events", "POST", f"/{ORG}/openai/events", "GET, OPTIONS"),
-    ("validate_integration", "GET", f"/{ORG}/openai/validate", "OPTIONS, POST"),
-    # A function asked for another function's path: 405 for the methods of that path.
-    ("setup_integration", "PUT", f"/{ORG}/openai", "DELETE, GET, OPTIONS, PATCH"),
-])
-def test_405_with_allow_listing_the_methods_of_the_path(service_env, api_key, function: str, method: str,
-                                                         path: str, allow: str) -> None:
+@pytest.mark.parametrize(
+    "function,method,path,allow",
+    [
+        ("get_integration", "PUT", f"/{ORG}/openai", "DELETE, GET, OPTIONS, PATCH"),
+        ("get_integration", "POST", f"/{ORG}/openai", "DELETE, GET, OPTIONS, PATCH"),
+        ("delete_integration", "PUT", f"/{ORG}/openai", "DELETE, GET, OPTIONS, PATCH"),
+        ("setup_integration", "GET", f"/{ORG}/openai/setup", "OPTIONS, POST"),
+        ("setup_integration", "DELETE", f"/{ORG}/openai/setup", "OPTIONS, POST"),
+        ("list_integrations", "POST", f"/{ORG}", "GET, OPTIONS"),
+        ("list_integrations", "DELETE", f"/{ORG}", "GET, OPTIONS"),
+        ("list_events", "POST", f"/{ORG}/openai/events", "GET, OPTIONS"),
+        ("validate_integration", "GET", f"/{ORG}/openai/validate", "OPTIONS, POST"),
+        # A function asked for another function's path: 405 for the methods of that path.
+        ("setup_integration", "PUT", f"/{ORG}/openai", "DELETE, GET, OPTIONS, PATCH"),
+    ],
+)
+def test_405_with_allow_listing_the_methods_of_the_path(
+    service_env, api_key, function: str, method: str, path: str, allow: str
+) -> None:
     response = client(function).open(BASE + path, method=method, headers={"X-API-Key": api_key})
     assert_error(response, 405, "method_not_allowed", "Method not allowed", method, BASE + path)
     assert response.headers["Allow"] == allow
 
 
-@pytest.mark.parametrize("path", [
-    "/", BASE, BASE + "/", f"{BASE}/{ORG}/openai/setup/extra", f"{BASE}/{ORG}/openai/nope",
-    "/api/v2/integrations/acme_corp", f"{BASE}//openai", f"{BASE}/{ORG}/openai/events/1",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        BASE,
+        BASE + "/",
+        f"{BASE}/{ORG}/openai/setup/extra",
+        f"{BASE}/{ORG}/openai/nope",
+        "/api/v2/integrations/acme_corp",
+        f"{BASE}//openai",
+        f"{BASE}/{ORG}/openai/events/1",
+    ],
+)
 def test_unknown_path_is_404_not_found(service_env, api_key, path: str) -> None:
     for method in ("GET", "POST"):
         response = client("get_integration").open(path, method=method, headers={"X-API-Key": api_key})
@@ -92,8 +103,9 @@ def test_unknown_path_is_404_not_found(service_env, api_key, path: str) -> None:
 
 def test_413_with_content_length(service_env, api_key) -> None:
     body = b'{"credential": "' + b"a" * MAX_BODY + b'"}'
-    response = client("setup_integration").post(f"{BASE}/{ORG}/openai/setup", data=body,
-                                                headers={"X-API-Key": api_key, "Content-Type": "application/json"})
+    response = client("setup_integration").post(
+        f"{BASE}/{ORG}/openai/setup", data=body, headers={"X-API-Key": api_key, "Content-Type": "application/json"}
+    )
     assert_error(response, 413, "payload_too_large", "Request body too large", "POST", f"{BASE}/{ORG}/openai/setup")
 
 
@@ -101,9 +113,12 @@ def test_413_without_content_length(service_env, api_key) -> None:
     from werkzeug.test import EnvironBuilder
 
     body = b'{"credential": "' + b"a" * MAX_BODY + b'"}'
-    environ = EnvironBuilder(path=f"{BASE}/{ORG}/openai/setup", method="POST", input_stream=io.BytesIO(body),
-                             headers={"X-API-Key": api_key, "Content-Type": "application/json",
-                                      "Transfer-Encoding": "chunked"}).get_environ()
+    environ = EnvironBuilder(
+        path=f"{BASE}/{ORG}/openai/setup",
+        method="POST",
+        input_stream=io.BytesIO(body),
+        headers={"X-API-Key": api_key, "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+    ).get_environ()
     environ.pop("CONTENT_LENGTH", None)  # a chunked upload: the server knows no length up front
     environ["wsgi.input_terminated"] = True
     from werkzeug.wrappers import Response
@@ -124,46 +139,61 @@ def test_a_body_of_exactly_64_kib_is_read(service_env, api_key) -> None:
     name = "n" * (MAX_BODY - len('{"credential": "sk-x", "name": ""}'))
     body = json.dumps({"credential": "sk-x", "name": name}).encode()
     assert len(body) == MAX_BODY
-    response = client("setup_integration").post(f"{BASE}/{ORG}/openai/setup", data=body,
-                                                headers={"X-API-Key": api_key, "Content-Type": "application/json"})
+    response = client("setup_integration").post(
+        f"{BASE}/{ORG}/openai/setup", data=body, headers={"X-API-Key": api_key, "Content-Type": "application/json"}
+    )
     assert response.status_code == 400 and "'name'" in error_of(response)[1]  # parsed, then refused
 
 
-@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded",
-                                          "multipart/form-data; boundary=x", "application/jsonx"])
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/jsonx"],
+)
 def test_415_for_non_json(service_env, api_key, content_type: str | None) -> None:
     headers = {"X-API-Key": api_key}
     if content_type:
         headers["Content-Type"] = content_type
-    response = client("setup_integration").post(f"{BASE}/{ORG}/openai/setup", data=b'{"credential": "x"}',
-                                                headers=headers)
-    assert_error(response, 415, "unsupported_media_type", "Content-Type must be application/json",
-                 "POST", f"{BASE}/{ORG}/openai/setup")
+    response = client("setup_integration").post(
+        f"{BASE}/{ORG}/openai/setup", data=b'{"credential": "x"}', headers=headers
+    )
+    assert_error(
+        response,
+        415,
+        "unsupported_media_type",
+        "Content-Type must be application/json",
+        "POST",
+        f"{BASE}/{ORG}/openai/setup",
+    )
 
 
 def test_json_with_charset_and_problem_json_are_accepted(service_env, api_key) -> None:
     for content_type in ("application/json; charset=utf-8", "application/merge-patch+json"):
-        response = client("update_integration").patch(f"{BASE}/{ORG}/openai", data=b'{"name": "x"}',
-                                                      headers={"X-API-Key": api_key, "Content-Type": content_type})
+        response = client("update_integration").patch(
+            f"{BASE}/{ORG}/openai", data=b'{"name": "x"}', headers={"X-API-Key": api_key, "Content-Type": content_type}
+        )
         assert_error(response, 404, "not_configured", "Integration not configured")
 
 
-@pytest.mark.parametrize("body,fragment", [
-    (b"{", "not valid JSON"),
-    (b'{"credential": }', "not valid JSON"),
-    (b"\xff\xfe", "not valid JSON"),
-    (b"[]", "JSON object"),
-    (b'"sk-x"', "JSON object"),
-    (b"5", "JSON object"),
-    (b"null", "JSON object"),
-    (b"", "JSON object"),
-    (b'{"credential": "sk-x", "extra": 1}', "Unknown field in body"),
-    (b'{"credential": "sk-x", "' + b"k" * 60 + b'": 1}', "Unknown field"),
-])
+@pytest.mark.parametrize(
+    "body,fragment",
+    [
+        (b"{", "not valid JSON"),
+        (b'{"credential": }', "not valid JSON"),
+        (b"\xff\xfe", "not valid JSON"),
+        (b"[]", "JSON object"),
+        (b'"sk-x"', "JSON object"),
+        (b"5", "JSON object"),
+        (b"null", "JSON object"),
+        (b"", "JSON object"),
+        (b'{"credential": "sk-x", "extra": 1}', "Unknown field in body"),
+        (b'{"credential": "sk-x", "' + b"k" * 60 + b'": 1}', "Unknown field"),
+    ],
+)
 def test_400_for_bad_bodies(service_env, api_key, body: bytes, fragment: str) -> None:
     path = f"{BASE}/{ORG}/openai/setup"
-    response = client("setup_integration").post(path, data=body,
-                                                headers={"X-API-Key": api_key, "Content-Type": "application/json"})
+    response = client("setup_integration").post(
+        path, data=body, headers={"X-API-Key": api_key, "Content-Type": "application/json"}
+    )
     assert response.status_code == 400
     code, message = error_of(response)
     assert code == "bad_request" and fragment in message
@@ -187,8 +217,14 @@ def test_401_and_403(service_env, api_key) -> None:
     assert_error(list_client.get(path, headers={"X-API-Key": ""}), 401, "unauthorized")
     assert_error(list_client.get(path, headers={"X-API-Key": api_key + "x"}), 401, "unauthorized")
     assert_error(list_client.get(path, headers={"Authorization": f"Bearer {api_key}"}), 401, "unauthorized")
-    assert_error(list_client.get(path, headers={"X-API-Key": other}), 403, "forbidden",
-                 "API key does not belong to this organization", "GET", path)
+    assert_error(
+        list_client.get(path, headers={"X-API-Key": other}),
+        403,
+        "forbidden",
+        "API key does not belong to this organization",
+        "GET",
+        path,
+    )
     assert list_client.get(path, headers={"X-API-Key": api_key}).status_code == 200
     assert list_client.get(f"{BASE}/other_org", headers={"X-API-Key": other}).status_code == 200
 
@@ -211,12 +247,20 @@ def test_cors_for_allowed_origins_only(service_env, api_key) -> None:
     # Errors carry CORS headers too, so the browser can read them.
     denied = list_client.get(path, headers={"Origin": ORIGIN})
     assert denied.status_code == 401 and denied.headers["Access-Control-Allow-Origin"] == ORIGIN
-    preflight = client("setup_integration").options(f"{BASE}/{ORG}/openai/setup", headers={
-        "Origin": ORIGIN, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type, x-api-key"})
+    preflight = client("setup_integration").options(
+        f"{BASE}/{ORG}/openai/setup",
+        headers={
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type, x-api-key",
+        },
+    )
     assert preflight.status_code == 204 and preflight.get_data() == b""
     assert preflight.headers["Access-Control-Allow-Origin"] == ORIGIN
     assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
-    assert {"content-type", "x-api-key"} <= {h.strip().lower() for h in preflight.headers["Access-Control-Allow-Headers"].split(",")}
+    assert {"content-type", "x-api-key"} <= {
+        h.strip().lower() for h in preflight.headers["Access-Control-Allow-Headers"].split(",")
+    }
     assert_conforms("OPTIONS", f"{BASE}/{ORG}/openai/setup", 204, None, dict(preflight.headers))
     for origin in ("https://evil.example.com", "null", ORIGIN + ".evil.com", "http://app.example.com"):
         other = list_client.get(path, headers={"X-API-Key": api_key, "Origin": origin})
@@ -253,8 +297,9 @@ def json_log(service_env) -> Iterator[io.StringIO]:
 
 def test_trace_id_appears_in_the_json_log_line(service_env, api_key, json_log: io.StringIO) -> None:
     trace = "105445aa7843bc8bf206b12000100000"
-    response = client("list_integrations").get(f"{BASE}/{ORG}", headers={
-        "X-API-Key": api_key, "X-Cloud-Trace-Context": f"{trace}/1;o=1"})
+    response = client("list_integrations").get(
+        f"{BASE}/{ORG}", headers={"X-API-Key": api_key, "X-Cloud-Trace-Context": f"{trace}/1;o=1"}
+    )
     assert response.status_code == 200
     lines = [json.loads(line) for line in json_log.getvalue().splitlines()]
     [request_line] = [line for line in lines if line["message"] == "request"]
@@ -265,8 +310,9 @@ def test_trace_id_appears_in_the_json_log_line(service_env, api_key, json_log: i
 
 
 def test_a_malformed_trace_header_is_not_logged(service_env, api_key, json_log: io.StringIO) -> None:
-    client("list_integrations").get(f"{BASE}/{ORG}", headers={
-        "X-API-Key": api_key, "X-Cloud-Trace-Context": "<script>canary-trace</script>/1"})
+    client("list_integrations").get(
+        f"{BASE}/{ORG}", headers={"X-API-Key": api_key, "X-Cloud-Trace-Context": "<script>canary-trace</script>/1"}
+    )
     assert "canary-trace" not in json_log.getvalue()
     assert all("logging.googleapis.com/trace" not in json.loads(line) for line in json_log.getvalue().splitlines())
 
@@ -290,14 +336,19 @@ MALFORMED: list[tuple[str, str, str, dict[str, str], bytes | None]] = [
     ("setup_integration", "POST", SETUP, JSON, b'{"credential": "sk-x", "config": {"organization": {"$gt": 1}}}'),
     ("setup_integration", "POST", SETUP, JSON, b'{"credential": "sk-x", "name": ["a"]}'),
     ("setup_integration", "POST", SETUP, JSON, b'{"credential": "sk-x", "credential": 5}'),
-    ("setup_integration", "POST", SETUP, JSON, "{\"credential\": \"sk-\u00e9\u00e9\u00e9\"}".encode()),
+    ("setup_integration", "POST", SETUP, JSON, '{"credential": "sk-\u00e9\u00e9\u00e9"}'.encode()),
     ("setup_integration", "POST", SETUP + "?wait=maybe", JSON, b'{"credential": "sk-x"}'),
     ("setup_integration", "POST", SETUP + "?wait=true&wait=false", JSON, b'{"credential": "sk-x"}'),
     ("setup_integration", "POST", f"{BASE}/{ORG}/gcp/setup", JSON, b'{"credential": "{\\"type\\": 1}"}'),
     ("setup_integration", "POST", f"{BASE}/{ORG}/gcp/setup", JSON, b'{"credential": {"private_key": 5}}'),
     ("setup_integration", "POST", f"{BASE}/{ORG}/slack/setup", JSON, b'{"config": {"seats": 1e308}}'),
-    ("setup_integration", "POST", f"{BASE}/{ORG}/slack/setup", JSON,
-     b'{"config": {"plan": "p", "seats": 99999999999999999999999, "monthly_cost": 1, "currency": "USD", "billing_cycle": "annual"}}'),
+    (
+        "setup_integration",
+        "POST",
+        f"{BASE}/{ORG}/slack/setup",
+        JSON,
+        b'{"config": {"plan": "p", "seats": 99999999999999999999999, "monthly_cost": 1, "currency": "USD", "billing_cycle": "annual"}}',
+    ),
     ("setup_integration", "POST", f"{BASE}/{ORG}/aws/setup", JSON, b'{"credential": "x"}'),
     ("setup_integration", "POST", f"{BASE}/{ORG}/%00/setup", JSON, b'{"credential": "x"}'),
     ("setup_integration", "POST", f"{BASE}/{ORG}/{'p' * 5000}/setup", JSON, b'{"credential": "x"}'),
@@ -317,10 +368,12 @@ MALFORMED: list[tuple[str, str, str, dict[str, str], bytes | None]] = [
 ]
 
 
-@pytest.mark.parametrize("function,method,path,headers,body", MALFORMED,
-                         ids=[f"{i}-{m[0]}" for i, m in enumerate(MALFORMED)])
-def test_no_500_for_bad_input(service_env, api_key, function: str, method: str, path: str,
-                              headers: dict[str, str], body: bytes | None) -> None:
+@pytest.mark.parametrize(
+    "function,method,path,headers,body", MALFORMED, ids=[f"{i}-{m[0]}" for i, m in enumerate(MALFORMED)]
+)
+def test_no_500_for_bad_input(
+    service_env, api_key, function: str, method: str, path: str, headers: dict[str, str], body: bytes | None
+) -> None:
     response = client(function).open(path, method=method, data=body, headers={"X-API-Key": api_key, **headers})
     assert 200 <= response.status_code < 500, response.get_data(as_text=True)
     if response.status_code >= 400:
@@ -344,36 +397,48 @@ def test_error_message_never_repeats_the_input(service_env, api_key) -> None:
         assert canary[-12:] not in response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("provider,template", [
-    ("openai", '{"credential": %s}'),
-    ("slack", '{"config": {"plan": %s}}'),
-])
+@pytest.mark.parametrize(
+    "provider,template",
+    [
+        ("openai", '{"credential": %s}'),
+        ("slack", '{"config": {"plan": %s}}'),
+    ],
+)
 def test_deeply_nested_json_body_is_400_not_500(service_env, api_key, provider: str, template: str) -> None:
     nested = "[" * 5000 + "]" * 5000  # well under 64 KiB
-    response = client("setup_integration").post(f"{BASE}/{ORG}/{provider}/setup", data=(template % nested).encode(),
-                                                headers={"X-API-Key": api_key, "Content-Type": "application/json"})
+    response = client("setup_integration").post(
+        f"{BASE}/{ORG}/{provider}/setup",
+        data=(template % nested).encode(),
+        headers={"X-API-Key": api_key, "Content-Type": "application/json"},
+    )
     assert_error(response, 400, "bad_request", "Request body is not valid JSON")
 
 
 def test_deeply_nested_service_account_string_is_invalid_format(service_env, api_key) -> None:
     body = json.dumps({"credential": "[" * 20000 + "]" * 20000})
-    response = client("setup_integration").post(f"{BASE}/{ORG}/gcp/setup", data=body.encode(),
-                                                headers={"X-API-Key": api_key, "Content-Type": "application/json"})
+    response = client("setup_integration").post(
+        f"{BASE}/{ORG}/gcp/setup",
+        data=body.encode(),
+        headers={"X-API-Key": api_key, "Content-Type": "application/json"},
+    )
     assert_error(response, 400, "invalid_format", "Invalid API key format")
 
 
 SURROGATE_BODIES = [
     ("openai", {"credential": "KEY", "name": "\ud800"}),
-    ("slack", {"config": {"plan": "\udfff", "seats": 1, "monthly_cost": 1, "currency": "USD",
-                          "billing_cycle": "monthly"}}),
+    (
+        "slack",
+        {"config": {"plan": "\udfff", "seats": 1, "monthly_cost": 1, "currency": "USD", "billing_cycle": "monthly"}},
+    ),
     ("gcp", {"credential": {"type": "service_account", "project_id": "billing-test-4821", "client_email": "\ud800"}}),
     ("gcp", {"credential": {"type": "service_account", "\ud800": "x"}}),
 ]
 
 
-@pytest.mark.parametrize("provider,body", SURROGATE_BODIES, ids=[f"{p}-{i}" for i, (p, _) in enumerate(SURROGATE_BODIES)])
-def test_lone_surrogates_are_400_and_use_no_rate_limit_attempt(service_env, api_key, provider: str,
-                                                               body: dict) -> None:
+@pytest.mark.parametrize(
+    "provider,body", SURROGATE_BODIES, ids=[f"{p}-{i}" for i, (p, _) in enumerate(SURROGATE_BODIES)]
+)
+def test_lone_surrogates_are_400_and_use_no_rate_limit_attempt(service_env, api_key, provider: str, body: dict) -> None:
     service_env.set(VALIDATION_RATE_LIMIT="1/600")
     if body.get("credential") == "KEY":
         body = {**body, "credential": service_env.servers.openai.set(openai_key(), "valid")}
@@ -387,8 +452,9 @@ def test_lone_surrogates_are_400_and_use_no_rate_limit_attempt(service_env, api_
     assert again.status_code == 202, "the refused request must not have used the one attempt"
 
 
-def test_an_unknown_provider_name_is_never_repeated_in_logs_or_answers(service_env, api_key,
-                                                                       json_log: io.StringIO) -> None:
+def test_an_unknown_provider_name_is_never_repeated_in_logs_or_answers(
+    service_env, api_key, json_log: io.StringIO
+) -> None:
     name = "provider-canary-" + "q" * 20
     response = client("get_integration").get(f"{BASE}/{ORG}/{name}", headers={"X-API-Key": api_key})
     assert_error(response, 404, "unknown_provider", "Unknown provider")

@@ -58,7 +58,8 @@ def try_record(ds: Dataset, org: str, provider: str, now: datetime, window_secon
             WHEN MATCHED AND S.attempt_id = @gate THEN UPDATE SET `at` = @now
             WHEN NOT MATCHED AND S.attempt_id != @gate AND S.n < @limit THEN
               INSERT (org_slug, provider, attempt_id, `at`) VALUES (@org, @provider, S.attempt_id, @now)""",
-        base + [
+        base
+        + [
             ds.param("gate", "STRING", GATE_ID),
             ds.param("attempt_id", "STRING", attempt_id),
             ds.param("now", "TIMESTAMP", now),

@@ -31,8 +31,15 @@ def claim_text() -> str:
 
 
 def insert_once(
-    ds: Dataset, table: str, row: dict[str, Any], key: Sequence[str], *, column: str, claim: Any,
-    is_confirmed: str, what: str,
+    ds: Dataset,
+    table: str,
+    row: dict[str, Any],
+    key: Sequence[str],
+    *,
+    column: str,
+    claim: Any,
+    is_confirmed: str,
+    what: str,
 ) -> None:
     """Insert `row` (a row of the rows module) unless a confirmed row has its `key` columns.
 

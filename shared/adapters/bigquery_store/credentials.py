@@ -17,8 +17,16 @@ KEY_SQL = "org_slug = @org AND provider = @provider AND credential_id = @credent
 
 def put(ds: Dataset, record: CredentialRecord) -> None:
     """Store one ciphertext version; ConflictError if that credential id is already stored."""
-    insert_once(ds, TABLE, rows.credential_row(record), KEY, column="key_version", claim=claim_text(),
-                is_confirmed=CREDENTIAL_CONFIRMED, what="Credential")
+    insert_once(
+        ds,
+        TABLE,
+        rows.credential_row(record),
+        KEY,
+        column="key_version",
+        claim=claim_text(),
+        is_confirmed=CREDENTIAL_CONFIRMED,
+        what="Credential",
+    )
 
 
 def get(ds: Dataset, org: str, provider: str, credential_id: str) -> CredentialRecord | None:
@@ -30,8 +38,9 @@ def get(ds: Dataset, org: str, provider: str, credential_id: str) -> CredentialR
 
 
 def delete(ds: Dataset, org: str, provider: str, credential_id: str) -> bool:
-    _, affected = ds.query(f"DELETE FROM {ds.table(TABLE)} WHERE {KEY_SQL}",
-                           ds.owner(org, provider, credential_id=credential_id))
+    _, affected = ds.query(
+        f"DELETE FROM {ds.table(TABLE)} WHERE {KEY_SQL}", ds.owner(org, provider, credential_id=credential_id)
+    )
     return affected > 0
 
 
@@ -57,8 +66,11 @@ def list_all(ds: Dataset, after: tuple[str, str, str] | None, limit: int) -> lis
             " AND (org_slug > @a_org OR (org_slug = @a_org AND provider > @a_provider) "
             "OR (org_slug = @a_org AND provider = @a_provider AND credential_id > @a_id))"
         )
-        params += [ds.param("a_org", "STRING", after[0]), ds.param("a_provider", "STRING", after[1]),
-                   ds.param("a_id", "STRING", after[2])]
+        params += [
+            ds.param("a_org", "STRING", after[0]),
+            ds.param("a_provider", "STRING", after[1]),
+            ds.param("a_id", "STRING", after[2]),
+        ]
     found, _ = ds.query(
         f"SELECT * FROM {ds.table(TABLE)} {where} "
         f"ORDER BY org_slug, provider, credential_id LIMIT {max(0, int(limit))}",

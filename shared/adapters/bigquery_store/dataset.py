@@ -103,8 +103,11 @@ class Dataset:
 
     def owner(self, org: str, provider: str, **strings: str) -> list[Any]:
         """@org and @provider (every query filters on the clustering columns), plus STRING extras."""
-        return [self.param("org", "STRING", org), self.param("provider", "STRING", provider),
-                *(self.param(name, "STRING", value) for name, value in strings.items())]
+        return [
+            self.param("org", "STRING", org),
+            self.param("provider", "STRING", provider),
+            *(self.param(name, "STRING", value) for name, value in strings.items()),
+        ]
 
     def row_params(self, table: str, row: dict[str, Any]) -> list[Any]:
         """One parameter per column of a row of the rows module, typed by the schema file."""
@@ -130,13 +133,21 @@ class Dataset:
             return isinstance(exc, gexc.GoogleAPICallError) and is_concurrent_update(exc) and runs < self._max_attempts
 
         def retrying(exc: Exception) -> None:
-            log.info("bigquery concurrent update, retrying",
-                     extra={"attempt": runs, "max_attempts": self._max_attempts, "error": type(exc).__name__})
+            log.info(
+                "bigquery concurrent update, retrying",
+                extra={"attempt": runs, "max_attempts": self._max_attempts, "error": type(exc).__name__},
+            )
 
         # api_core's full jitter: the n-th wait is uniform in [0, min(2 * backoff * 2**(n-1),
         # MAX_BACKOFF_SECONDS)], on average backoff * 2**(n-1) below the cap; racers spread apart.
-        retry = Retry(predicate=retryable, initial=2 * self._backoff, maximum=MAX_BACKOFF_SECONDS, multiplier=2.0,
-                      timeout=None, on_error=retrying)
+        retry = Retry(
+            predicate=retryable,
+            initial=2 * self._backoff,
+            maximum=MAX_BACKOFF_SECONDS,
+            multiplier=2.0,
+            timeout=None,
+            on_error=retrying,
+        )
         try:
             return retry(action)()
         except gexc.GoogleAPICallError as exc:

@@ -51,8 +51,16 @@ def list_unsettled(ds: Dataset, updated_before: datetime) -> list[Integration]:
 def insert(ds: Dataset, item: Integration) -> Integration:
     row = rows.integration_row(item, revision=1)
     # A claim's revision is negative: every reader and every CAS (revision = @expected >= 1) skips it.
-    insert_once(ds, TABLE, row, KEY, column="revision", claim=-random.randint(1, 2**62),
-                is_confirmed=INTEGRATION_CONFIRMED, what="Integration")
+    insert_once(
+        ds,
+        TABLE,
+        row,
+        KEY,
+        column="revision",
+        claim=-random.randint(1, 2**62),
+        is_confirmed=INTEGRATION_CONFIRMED,
+        what="Integration",
+    )
     return rows.stored_integration(item, revision=1)
 
 

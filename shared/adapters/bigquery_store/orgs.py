@@ -13,8 +13,16 @@ TABLE = "org_api_keys"
 
 
 def create(ds: Dataset, org: Org) -> None:
-    insert_once(ds, TABLE, rows.org_row(org), ("org_slug",), column="api_key_id", claim=claim_text(),
-                is_confirmed=ORG_CONFIRMED, what="Organization")
+    insert_once(
+        ds,
+        TABLE,
+        rows.org_row(org),
+        ("org_slug",),
+        column="api_key_id",
+        claim=claim_text(),
+        is_confirmed=ORG_CONFIRMED,
+        what="Organization",
+    )
 
 
 def get(ds: Dataset, slug: str) -> Org | None:
@@ -27,8 +35,7 @@ def get(ds: Dataset, slug: str) -> Org | None:
 
 def find_by_key_hash(ds: Dataset, key_hash: str) -> Org | None:
     found, _ = ds.query(
-        f"SELECT * FROM {ds.table(TABLE)} WHERE api_key_hash = @hash AND {ORG_CONFIRMED} "
-        "ORDER BY created_at LIMIT 1",
+        f"SELECT * FROM {ds.table(TABLE)} WHERE api_key_hash = @hash AND {ORG_CONFIRMED} ORDER BY created_at LIMIT 1",
         [ds.param("hash", "STRING", key_hash)],
     )
     return rows.org_of(found[0]) if found else None
@@ -39,7 +46,11 @@ def replace_key(ds: Dataset, slug: str, api_key_id: str, api_key_hash: str, issu
     _, affected = ds.query(
         f"UPDATE {ds.table(TABLE)} SET api_key_id = @key_id, api_key_hash = @key_hash, "
         f"created_at = @issued_at WHERE org_slug = @org AND {ORG_CONFIRMED}",
-        [ds.param("org", "STRING", slug), ds.param("key_id", "STRING", api_key_id),
-         ds.param("key_hash", "STRING", api_key_hash), ds.param("issued_at", "TIMESTAMP", rows.ms(issued_at))],
+        [
+            ds.param("org", "STRING", slug),
+            ds.param("key_id", "STRING", api_key_id),
+            ds.param("key_hash", "STRING", api_key_hash),
+            ds.param("issued_at", "TIMESTAMP", rows.ms(issued_at)),
+        ],
     )
     return affected > 0

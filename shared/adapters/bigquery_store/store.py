@@ -29,8 +29,9 @@ class BigQueryStore:
         max_attempts: int = 6,
         backoff_seconds: float = 0.2,
     ) -> None:
-        self._ds = Dataset(project, dataset, emulator_host, client, max_attempts=max_attempts,
-                           backoff_seconds=backoff_seconds)
+        self._ds = Dataset(
+            project, dataset, emulator_host, client, max_attempts=max_attempts, backoff_seconds=backoff_seconds
+        )
 
     @property
     def project(self) -> str:

@@ -74,8 +74,10 @@ class MissingStoreError(StoreError):
     """A read found no store file: DATA_DIR points elsewhere, or nothing was ever stored."""
 
     def __init__(self, path: Path):
-        super().__init__(f"No store at {path} (DATA_DIR={path.parent}): set DATA_DIR to the data directory "
-                         "the service uses, or run `python -m shared.cli init-store` to create an empty one")
+        super().__init__(
+            f"No store at {path} (DATA_DIR={path.parent}): set DATA_DIR to the data directory "
+            "the service uses, or run `python -m shared.cli init-store` to create an empty one"
+        )
 
 
 class Database:
@@ -152,5 +154,7 @@ class Database:
 
 def insert(conn: sqlite3.Connection, table: str, row: dict[str, Any]) -> None:
     """INSERT one row of the rows module."""
-    conn.execute(f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-                 tuple(text(v) for v in row.values()))
+    conn.execute(
+        f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+        tuple(text(v) for v in row.values()),
+    )

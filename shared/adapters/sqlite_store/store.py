@@ -84,7 +84,8 @@ class SqliteStore:
         return self._integrations(
             "updated_at < ? AND status != 'disabled' AND (status IN ('pending', 'validating')"
             " OR json_extract(rotation, '$.status') IN ('pending', 'validating'))",
-            (ts(updated_before),), "org_slug, provider",
+            (ts(updated_before),),
+            "org_slug, provider",
         )
 
     def commit(self, write: Write) -> Integration | None:
@@ -95,8 +96,10 @@ class SqliteStore:
                     insert(conn, "org_credentials", rows.credential_row(record))
                 saved = self._save_integration(conn, write)
                 for credential_id in sorted(write.delete_credentials):
-                    conn.execute(f"DELETE FROM org_credentials WHERE {OWNER} AND credential_id = ?",
-                                 (write.org, write.provider, credential_id))
+                    conn.execute(
+                        f"DELETE FROM org_credentials WHERE {OWNER} AND credential_id = ?",
+                        (write.org, write.provider, credential_id),
+                    )
                 for event in write.events:
                     insert(conn, "audit_events", rows.event_row(event))
         except sqlite3.IntegrityError as exc:
@@ -125,8 +128,9 @@ class SqliteStore:
 
     @staticmethod
     def _delete_integration(conn: sqlite3.Connection, org: str, provider: str, expected_revision: int) -> None:
-        cur = conn.execute(f"DELETE FROM org_integrations WHERE {OWNER} AND revision = ?",
-                           (org, provider, expected_revision))
+        cur = conn.execute(
+            f"DELETE FROM org_integrations WHERE {OWNER} AND revision = ?", (org, provider, expected_revision)
+        )
         if cur.rowcount != 1:
             raise ConflictError("Integration changed since it was read")
 
@@ -154,14 +158,18 @@ class SqliteStore:
             raise ConflictError("Credential already exists") from exc
 
     def get_credential(self, org: str, provider: str, credential_id: str) -> CredentialRecord | None:
-        found = self._read("org_credentials", f"SELECT * FROM org_credentials WHERE {OWNER} AND credential_id = ?",
-                           (org, provider, credential_id))
+        found = self._read(
+            "org_credentials",
+            f"SELECT * FROM org_credentials WHERE {OWNER} AND credential_id = ?",
+            (org, provider, credential_id),
+        )
         return rows.credential_of(found[0]) if found else None
 
     def delete_credential(self, org: str, provider: str, credential_id: str) -> bool:
         with self._db.write() as conn:
-            cur = conn.execute(f"DELETE FROM org_credentials WHERE {OWNER} AND credential_id = ?",
-                               (org, provider, credential_id))
+            cur = conn.execute(
+                f"DELETE FROM org_credentials WHERE {OWNER} AND credential_id = ?", (org, provider, credential_id)
+            )
             return cur.rowcount == 1
 
     def delete_credentials(
@@ -192,8 +200,14 @@ class SqliteStore:
             cur = conn.execute(
                 f"UPDATE org_credentials SET ciphertext = ?, key_version = ? WHERE {OWNER}"
                 " AND credential_id = ? AND ciphertext = ?",
-                (record.ciphertext, record.key_version, record.org, record.provider, record.credential_id,
-                 old_ciphertext),
+                (
+                    record.ciphertext,
+                    record.key_version,
+                    record.org,
+                    record.provider,
+                    record.credential_id,
+                    old_ciphertext,
+                ),
             )
             return cur.rowcount == 1
 
@@ -228,7 +242,9 @@ class SqliteStore:
         with self._db.write() as conn:
             insert(conn, "audit_events", rows.event_row(event))
 
-    def list_events(self, org: str, provider: str, limit: int, before: tuple[datetime, str] | None = None) -> list[Event]:
+    def list_events(
+        self, org: str, provider: str, limit: int, before: tuple[datetime, str] | None = None
+    ) -> list[Event]:
         sql = f"SELECT * FROM audit_events WHERE {OWNER}"
         params: tuple[Any, ...] = (org, provider)
         if before is not None:

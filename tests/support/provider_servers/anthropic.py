@@ -25,7 +25,12 @@ def answer_anthropic(server: ProviderServer, req: Incoming) -> Reply:
 
     def ok() -> Reply:
         data = [
-            {"type": "model", "id": "claude-sonnet-4-20250514", "display_name": "Claude Sonnet 4", "created_at": "2025-05-22T00:00:00Z"}
+            {
+                "type": "model",
+                "id": "claude-sonnet-4-20250514",
+                "display_name": "Claude Sonnet 4",
+                "created_at": "2025-05-22T00:00:00Z",
+            }
         ]
         return Reply(200, {"data": data, "has_more": False, "first_id": data[0]["id"], "last_id": data[0]["id"]})
 
@@ -35,12 +40,17 @@ def answer_anthropic(server: ProviderServer, req: Incoming) -> Reply:
     if common is not None:
         return common
     if scenario == "forbidden":
-        return _anthropic_error(403, "permission_error", "Your API key does not have permission to use the specified resource.")
+        return _anthropic_error(
+            403, "permission_error", "Your API key does not have permission to use the specified resource."
+        )
     if scenario == "billing":
         return _anthropic_error(402, "billing_error", "Your credit balance is too low to access the Anthropic API.")
     if scenario == "rate_limited":
         return _anthropic_error(
-            429, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit", {"retry-after": server.retry_after}
+            429,
+            "rate_limit_error",
+            "Number of request tokens has exceeded your per-minute rate limit",
+            {"retry-after": server.retry_after},
         )
     if scenario == "server_error":
         return _anthropic_error(500, "api_error", "Internal server error")

@@ -42,12 +42,16 @@ def answer_google_token(server: ProviderServer, req: Incoming) -> Reply:
         head_b64, claims_b64, sig_b64 = form.get("assertion", "").split(".")
         header, claims = json.loads(_unb64(head_b64)), json.loads(_unb64(claims_b64))
     except ValueError:
-        return _oauth_error("invalid_grant", "Invalid JWT: Token must be a short-lived token and in a reasonable timeframe.")
+        return _oauth_error(
+            "invalid_grant", "Invalid JWT: Token must be a short-lived token and in a reasonable timeframe."
+        )
     account = server.state.get("accounts", {}).get(header.get("kid"))
     if header.get("alg") != "RS256" or account is None:
         return _oauth_error("invalid_grant", "Invalid JWT Signature.")
     try:
-        account["public_key"].verify(_unb64(sig_b64), f"{head_b64}.{claims_b64}".encode(), padding.PKCS1v15(), hashes.SHA256())
+        account["public_key"].verify(
+            _unb64(sig_b64), f"{head_b64}.{claims_b64}".encode(), padding.PKCS1v15(), hashes.SHA256()
+        )
     except InvalidSignature:
         return _oauth_error("invalid_grant", "Invalid JWT Signature.")
     now = time.time()
@@ -58,7 +62,9 @@ def answer_google_token(server: ProviderServer, req: Incoming) -> Reply:
         or not (claims.get("iat", 0) - 300 <= now <= claims.get("exp", 0))
         or claims["exp"] - claims["iat"] > 3600
     ):
-        return _oauth_error("invalid_grant", "Invalid JWT: Token must be a short-lived token and in a reasonable timeframe.")
+        return _oauth_error(
+            "invalid_grant", "Invalid JWT: Token must be a short-lived token and in a reasonable timeframe."
+        )
     scenario = account["scenario"]
     if scenario == "disabled":
         return _oauth_error("invalid_grant", "Invalid grant: account not found")
@@ -73,28 +79,52 @@ def answer_google_token(server: ProviderServer, req: Incoming) -> Reply:
 def _bq_error(status: int, reason: str, message: str, rpc_status: str) -> Reply:
     return Reply(
         status,
-        {"error": {"code": status, "message": message, "errors": [{"message": message, "domain": "global", "reason": reason}], "status": rpc_status}},
+        {
+            "error": {
+                "code": status,
+                "message": message,
+                "errors": [{"message": message, "domain": "global", "reason": reason}],
+                "status": rpc_status,
+            }
+        },
     )
 
 
 def answer_bigquery(server: ProviderServer, req: Incoming) -> Reply:
     """BigQuery REST v2: datasets.list and jobs.insert (dry runs only), behind a bearer token."""
     auth = req.headers.get("authorization", "")
-    account = server.state.get("tokens", {}).get(auth.removeprefix("Bearer ").strip()) if auth.startswith("Bearer ") else None
+    account = (
+        server.state.get("tokens", {}).get(auth.removeprefix("Bearer ").strip()) if auth.startswith("Bearer ") else None
+    )
     if account is None:
         return _bq_error(
-            401, "authError", "Request had invalid authentication credentials. Expected OAuth 2 access token.", "UNAUTHENTICATED"
+            401,
+            "authError",
+            "Request had invalid authentication credentials. Expected OAuth 2 access token.",
+            "UNAUTHENTICATED",
         )
     project, scenario = account["project_id"], account["scenario"]
     parts = req.path.split("/")  # ['', 'bigquery', 'v2', 'projects', P, 'datasets'|'jobs']
     if len(parts) != 6 or parts[1:4] != ["bigquery", "v2", "projects"]:
         return _bq_error(404, "notFound", "Not found: URL " + req.path, "NOT_FOUND")
     if parts[4] != project:
-        return _bq_error(403, "accessDenied", f"Access Denied: Project {parts[4]}: User does not have permission", "PERMISSION_DENIED")
+        return _bq_error(
+            403,
+            "accessDenied",
+            f"Access Denied: Project {parts[4]}: User does not have permission",
+            "PERMISSION_DENIED",
+        )
     if scenario == "bq_unavailable":
-        return _bq_error(503, "backendError", "Error encountered during execution. Retrying may solve the problem.", "UNAVAILABLE")
+        return _bq_error(
+            503, "backendError", "Error encountered during execution. Retrying may solve the problem.", "UNAVAILABLE"
+        )
     if scenario == "bq_rate_limited":
-        return _bq_error(403, "rateLimitExceeded", "Exceeded rate limits: too many api requests per user per method", "PERMISSION_DENIED")
+        return _bq_error(
+            403,
+            "rateLimitExceeded",
+            "Exceeded rate limits: too many api requests per user per method",
+            "PERMISSION_DENIED",
+        )
     if scenario == "bq_disabled":
         return _bq_error(
             403, "accessNotConfigured",
@@ -106,7 +136,13 @@ def answer_bigquery(server: ProviderServer, req: Incoming) -> Reply:
                 403, "accessDenied",
                 f"Access Denied: Project {project}: User does not have bigquery.datasets.list permission", "PERMISSION_DENIED",
             )  # fmt: skip
-        datasets = [{"kind": "bigquery#dataset", "id": f"{project}:billing", "datasetReference": {"datasetId": "billing", "projectId": project}}]
+        datasets = [
+            {
+                "kind": "bigquery#dataset",
+                "id": f"{project}:billing",
+                "datasetReference": {"datasetId": "billing", "projectId": project},
+            }
+        ]
         return Reply(200, {"kind": "bigquery#datasetList", "etag": "x", "datasets": datasets})
     if req.method == "POST" and parts[5] == "jobs":
         job = req.json() or {}
@@ -129,14 +165,22 @@ def answer_bigquery(server: ProviderServer, req: Incoming) -> Reply:
                 "PERMISSION_DENIED",
             )  # fmt: skip
         if scenario == "table_missing" and table:
-            return _bq_error(404, "notFound", f"Not found: Table {table.replace('.', ':', 1)} was not found in location US", "NOT_FOUND")
+            return _bq_error(
+                404,
+                "notFound",
+                f"Not found: Table {table.replace('.', ':', 1)} was not found in location US",
+                "NOT_FOUND",
+            )
         return Reply(
             200,
             {
                 "kind": "bigquery#job",
                 "configuration": config,
                 "status": {"state": "DONE"},
-                "statistics": {"totalBytesProcessed": "0", "query": {"totalBytesProcessed": "0", "statementType": "SELECT"}},
+                "statistics": {
+                    "totalBytesProcessed": "0",
+                    "query": {"totalBytesProcessed": "0", "statementType": "SELECT"},
+                },
             },
         )
     return _bq_error(405, "invalid", "test server: method not supported", "INVALID_ARGUMENT")

@@ -9,11 +9,18 @@ from tests.support.provider_servers.server import Incoming, ProviderServer, Repl
 
 
 def _google_error(status: int, rpc_status: str, message: str, details: list[dict[str, Any]] | None = None) -> Reply:
-    return Reply(status, {"error": {"code": status, "message": message, "status": rpc_status, "details": details or []}})
+    return Reply(
+        status, {"error": {"code": status, "message": message, "status": rpc_status, "details": details or []}}
+    )
 
 
 def _error_info(reason: str, **metadata: str) -> dict[str, Any]:
-    return {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason, "domain": "googleapis.com", "metadata": metadata}
+    return {
+        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+        "reason": reason,
+        "domain": "googleapis.com",
+        "metadata": metadata,
+    }
 
 
 GEMINI_SERVICE = "generativelanguage.googleapis.com"
@@ -23,7 +30,9 @@ GEMINI_PROJECT = "123456789012"
 def answer_gemini(server: ProviderServer, req: Incoming) -> Reply:
     if "key" in req.query:
         # The real API accepts ?key=, but URLs end up in logs: this stand-in refuses it.
-        return _google_error(400, "INVALID_ARGUMENT", "test server: send the API key in x-goog-api-key, never in the URL")
+        return _google_error(
+            400, "INVALID_ARGUMENT", "test server: send the API key in x-goog-api-key, never in the URL"
+        )
     if req.method != "GET" or req.path != "/v1beta/models":
         return _google_error(404, "NOT_FOUND", "Requested entity was not found.")
     key = req.headers.get("x-goog-api-key", "")
@@ -36,7 +45,13 @@ def answer_gemini(server: ProviderServer, req: Incoming) -> Reply:
         )
 
     def ok() -> Reply:
-        models = [{"name": "models/gemini-2.0-flash", "displayName": "Gemini 2.0 Flash", "supportedGenerationMethods": ["generateContent"]}]
+        models = [
+            {
+                "name": "models/gemini-2.0-flash",
+                "displayName": "Gemini 2.0 Flash",
+                "supportedGenerationMethods": ["generateContent"],
+            }
+        ]
         return Reply(200, {"models": models, "nextPageToken": ""})
 
     scenario = server.scenario(key)
@@ -60,18 +75,27 @@ def answer_gemini(server: ProviderServer, req: Incoming) -> Reply:
                     serviceTitle="Generative Language API",
                     containerInfo=GEMINI_PROJECT,
                 ),
-                {"@type": "type.googleapis.com/google.rpc.Help", "links": [{"description": "Google developers console API activation", "url": activation}]},
+                {
+                    "@type": "type.googleapis.com/google.rpc.Help",
+                    "links": [{"description": "Google developers console API activation", "url": activation}],
+                },
             ],
         )
     blocked = {
-        "service_blocked": ("API_KEY_SERVICE_BLOCKED", f"Requests to this API {GEMINI_SERVICE} method google.ai.generativelanguage.v1beta.ModelService.ListModels are blocked."),
+        "service_blocked": (
+            "API_KEY_SERVICE_BLOCKED",
+            f"Requests to this API {GEMINI_SERVICE} method google.ai.generativelanguage.v1beta.ModelService.ListModels are blocked.",
+        ),
         "referrer_blocked": ("API_KEY_HTTP_REFERRER_BLOCKED", "Requests from referer <empty> are blocked."),
         "ip_blocked": ("API_KEY_IP_ADDRESS_BLOCKED", "The provided API key has an IP address restriction."),
     }
     if scenario in blocked:
         reason, message = blocked[scenario]
         return _google_error(
-            403, "PERMISSION_DENIED", message, [_error_info(reason, consumer=f"projects/{GEMINI_PROJECT}", service=GEMINI_SERVICE)]
+            403,
+            "PERMISSION_DENIED",
+            message,
+            [_error_info(reason, consumer=f"projects/{GEMINI_PROJECT}", service=GEMINI_SERVICE)],
         )
     if scenario == "failed_precondition":
         return _google_error(
@@ -85,7 +109,10 @@ def answer_gemini(server: ProviderServer, req: Incoming) -> Reply:
             "RESOURCE_EXHAUSTED",
             "You exceeded your current quota, please check your plan and billing details.",
             [
-                {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{"quotaMetric": f"{GEMINI_SERVICE}/generate_content_free_tier_requests"}]},
+                {
+                    "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                    "violations": [{"quotaMetric": f"{GEMINI_SERVICE}/generate_content_free_tier_requests"}],
+                },
                 {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": server.retry_after + "s"},
             ],
         )
@@ -97,6 +124,10 @@ def answer_gemini(server: ProviderServer, req: Incoming) -> Reply:
         "API key not valid. Please pass a valid API key.",
         [
             _error_info("API_KEY_INVALID", service=GEMINI_SERVICE),
-            {"@type": "type.googleapis.com/google.rpc.LocalizedMessage", "locale": "en-US", "message": "API key not valid. Please pass a valid API key."},
+            {
+                "@type": "type.googleapis.com/google.rpc.LocalizedMessage",
+                "locale": "en-US",
+                "message": "API key not valid. Please pass a valid API key.",
+            },
         ],
     )

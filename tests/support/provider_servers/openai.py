@@ -8,7 +8,9 @@ import secrets
 from tests.support.provider_servers.server import Incoming, ProviderServer, Reply, common_reply
 
 
-def _openai_error(status: int, message: str, kind: str, code: str | None, headers: dict[str, str] | None = None) -> Reply:
+def _openai_error(
+    status: int, message: str, kind: str, code: str | None, headers: dict[str, str] | None = None
+) -> Reply:
     return Reply(status, {"error": {"message": message, "type": kind, "param": None, "code": code}}, headers or {})
 
 
@@ -18,7 +20,9 @@ def _masked(key: str) -> str:
 
 
 def openai_models(server: ProviderServer) -> Reply:
-    models = [{"id": m, "object": "model", "created": 1686935002, "owned_by": "openai"} for m in ("gpt-4o", "gpt-4o-mini")]
+    models = [
+        {"id": m, "object": "model", "created": 1686935002, "owned_by": "openai"} for m in ("gpt-4o", "gpt-4o-mini")
+    ]
     return Reply(200, {"object": "list", "data": models}, {"x-request-id": "req_" + secrets.token_hex(8)})
 
 
@@ -52,7 +56,12 @@ def answer_openai(server: ProviderServer, req: Incoming, *, models_path: str = "
             "missing_scope",
         )
     if scenario == "forbidden":
-        return _openai_error(403, "Country, region, or territory not supported", "request_forbidden", "unsupported_country_region_territory")
+        return _openai_error(
+            403,
+            "Country, region, or territory not supported",
+            "request_forbidden",
+            "unsupported_country_region_territory",
+        )
     if scenario == "quota":
         return _openai_error(
             429,
@@ -70,7 +79,9 @@ def answer_openai(server: ProviderServer, req: Incoming, *, models_path: str = "
             {"retry-after": server.retry_after, "x-ratelimit-reset-requests": "20s"},
         )
     if scenario == "server_error":
-        return _openai_error(500, "The server had an error while processing your request. Sorry about that!", "server_error", None)
+        return _openai_error(
+            500, "The server had an error while processing your request. Sorry about that!", "server_error", None
+        )
     return _openai_error(
         401,
         f"Incorrect API key provided: {_masked(key)}. You can find your API key at https://platform.openai.com/account/api-keys.",
@@ -89,10 +100,15 @@ def answer_deepseek(server: ProviderServer, req: Incoming) -> Reply:
             return _openai_error(402, "Insufficient Balance", "unknown_error", "invalid_request_error")
         if scenario == "invalid":
             return _openai_error(
-                401, f"Authentication Fails, Your api key: ****{key[-4:]} is invalid", "authentication_error", "invalid_request_error"
+                401,
+                f"Authentication Fails, Your api key: ****{key[-4:]} is invalid",
+                "authentication_error",
+                "invalid_request_error",
             )
         if scenario == "valid":
-            models = [{"id": m, "object": "model", "owned_by": "deepseek"} for m in ("deepseek-chat", "deepseek-reasoner")]
+            models = [
+                {"id": m, "object": "model", "owned_by": "deepseek"} for m in ("deepseek-chat", "deepseek-reasoner")
+            ]
             return Reply(200, {"object": "list", "data": models})
     if req.path != "/models":
         return _openai_error(404, "Not Found", "invalid_request_error", None)

@@ -119,7 +119,9 @@ class ProviderServer:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 server._record(self.command, split.path, split.query, headers)
                 try:
-                    reply = server.answer(server, Incoming(self.command, split.path, parse_qs(split.query), headers, body))
+                    reply = server.answer(
+                        server, Incoming(self.command, split.path, parse_qs(split.query), headers, body)
+                    )
                 except Exception as exc:  # noqa: BLE001 - a bug in a fake should be loud, not a hang
                     reply = Reply(500, {"test_server_error": type(exc).__name__})
                 if reply.delay and server._stopping.wait(reply.delay):
@@ -175,7 +177,9 @@ class ProviderServer:
             self.requests.append(RecordedRequest(method, path, query, tuple(sorted(headers)), leaked))
 
 
-def common_reply(server: ProviderServer, key: str, scenario: str, ok: Callable[[], Reply], transient: Reply) -> Reply | None:
+def common_reply(
+    server: ProviderServer, key: str, scenario: str, ok: Callable[[], Reply], transient: Reply
+) -> Reply | None:
     """Scenarios every provider shares: valid, slow, flaky, unavailable."""
     if scenario == "valid":
         return ok()

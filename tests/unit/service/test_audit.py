@@ -18,8 +18,11 @@ def test_status_changes_are_appended_to_the_local_events_log(world: World) -> No
     world.service.integrations.delete(world.actor, "openai")
     lines = world.status_events()
     assert [(e["from"], e["to"]) for e in lines] == [
-        ("not_configured", "pending"), ("pending", "validating"), ("validating", "active"),
-        ("active", "not_configured")]
+        ("not_configured", "pending"),
+        ("pending", "validating"),
+        ("validating", "active"),
+        ("active", "not_configured"),
+    ]
     for event in lines:
         assert set(event) == {"org", "provider", "from", "to", "message", "at"}
         assert event["org"] == ORG and event["provider"] == "openai"

@@ -48,9 +48,12 @@ def test_ciphertext_is_bound_to_org_provider_version_and_credential_id(world: Wo
     cipher = world.service.cipher
     assert cipher.decrypt(row.ciphertext, associated_data(ORG, "openai", 1, row.credential_id)) == key.encode()
     other_id = "0" * 32
-    for ad in (associated_data("other_org", "openai", 1, row.credential_id),
-               associated_data(ORG, "deepseek", 1, row.credential_id),
-               associated_data(ORG, "openai", 2, row.credential_id), associated_data(ORG, "openai", 1, other_id)):
+    for ad in (
+        associated_data("other_org", "openai", 1, row.credential_id),
+        associated_data(ORG, "deepseek", 1, row.credential_id),
+        associated_data(ORG, "openai", 2, row.credential_id),
+        associated_data(ORG, "openai", 1, other_id),
+    ):
         with pytest.raises(DecryptionError):
             cipher.decrypt(row.ciphertext, ad)
 
@@ -63,7 +66,8 @@ def test_a_ciphertext_moved_to_another_org_does_not_decrypt(world: World) -> Non
     world.service.setups.setup(other, "openai", {"credential": world.key("openai")}, wait=True)
     [other_row] = [r for r in world.credential_rows() if r.org == "other_org"]
     # An attacker with write access to the table copies acme's blob into other_org's row.
-    assert world.service.store.replace_ciphertext(other_row.model_copy(update={"ciphertext": row.ciphertext}),
-                                                  other_row.ciphertext)
+    assert world.service.store.replace_ciphertext(
+        other_row.model_copy(update={"ciphertext": row.ciphertext}), other_row.ciphertext
+    )
     with pytest.raises(DecryptionError):
         world.service.pipelines.decrypt_for_pipeline("other_org", "openai", "test")

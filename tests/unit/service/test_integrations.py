@@ -103,13 +103,16 @@ def test_edit_saas_config(world: World) -> None:
     assert view["status"] == "active" and view["config"]["billing_cycle"] == "annual"
 
 
-@pytest.mark.parametrize("body,match", [
-    ({"credential": "sk-x"}, "Unknown field in body: the fields are name, config"),
-    ({"status": "active"}, "Unknown field in body: the fields are name, config"),
-    ({"name": 5}, "'name'"),
-    ({"config": {"organization": "nope"}}, "'config.organization'"),
-    ([], "JSON object"),
-])
+@pytest.mark.parametrize(
+    "body,match",
+    [
+        ({"credential": "sk-x"}, "Unknown field in body: the fields are name, config"),
+        ({"status": "active"}, "Unknown field in body: the fields are name, config"),
+        ({"name": 5}, "'name'"),
+        ({"config": {"organization": "nope"}}, "'config.organization'"),
+        ([], "JSON object"),
+    ],
+)
 def test_edit_errors(world: World, body: Any, match: str) -> None:
     with pytest.raises(NotConfiguredError):
         world.service.integrations.edit(world.actor, "openai", {"name": "x"})
@@ -171,8 +174,11 @@ def test_events_in_the_same_millisecond_are_still_newest_first(make_world) -> No
     world.service.integrations.edit(world.actor, "slack", {"config": {**SAAS_CONFIG, "seats": 1}})
     world.service.integrations.edit(world.actor, "slack", {"name": "again", "config": SAAS_CONFIG})
     world.service.integrations.delete(world.actor, "slack")
-    actions = [e["action"] + ",".join(e["details"].get("fields", [])) for e in world.events("slack")
-               if e["action"] != "status_change"]
+    actions = [
+        e["action"] + ",".join(e["details"].get("fields", []))
+        for e in world.events("slack")
+        if e["action"] != "status_change"
+    ]
     assert actions == ["delete", "editconfig,name", "editconfig", "editname", "enable", "disable", "setup"]
 
 
@@ -196,8 +202,9 @@ def test_events_outlive_delete(world: World) -> None:
     assert world.stored() is None
 
 
-@pytest.mark.parametrize("cursor_time", ["0001-01-01T00:00:00+00:00", "9999-12-31T23:59:59+00:00",
-                                         "2026-01-01T00:00:00"])
+@pytest.mark.parametrize(
+    "cursor_time", ["0001-01-01T00:00:00+00:00", "9999-12-31T23:59:59+00:00", "2026-01-01T00:00:00"]
+)
 def test_cursors_outside_any_event_time_are_bad_requests(world: World, cursor_time: str) -> None:
     cursor = base64.urlsafe_b64encode(f"{cursor_time}|x".encode()).decode().rstrip("=")
     with pytest.raises(BadRequestError, match="cursor"):
@@ -206,10 +213,20 @@ def test_cursors_outside_any_event_time_are_bad_requests(world: World, cursor_ti
 
 def test_unknown_config_fields_and_providers_are_never_repeated(world: World, caplog) -> None:
     secret = "sk-" + "s" * 48
-    for body in ({"credential": world.key("openai"), "config": {secret: "x"}},
-                 {"credential": world.key("openai"), secret: 1},
-                 {"config": {"plan": "p", "seats": 1, "monthly_cost": 1, "currency": "USD",
-                             "billing_cycle": "monthly", secret: 1}}):
+    for body in (
+        {"credential": world.key("openai"), "config": {secret: "x"}},
+        {"credential": world.key("openai"), secret: 1},
+        {
+            "config": {
+                "plan": "p",
+                "seats": 1,
+                "monthly_cost": 1,
+                "currency": "USD",
+                "billing_cycle": "monthly",
+                secret: 1,
+            }
+        },
+    ):
         provider = "slack" if "credential" not in body else "openai"
         with pytest.raises(BadRequestError) as refused:
             world.service.setups.setup(world.actor, provider, body)
@@ -220,8 +237,7 @@ def test_unknown_config_fields_and_providers_are_never_repeated(world: World, ca
     assert "zzzz" not in caplog.text
 
 
-@pytest.mark.parametrize("name", ["bad\x00name", "two\r\nlines", "evil\u202eeman", "zero\u200bwidth",
-                                  "line\u2028sep"])
+@pytest.mark.parametrize("name", ["bad\x00name", "two\r\nlines", "evil\u202eeman", "zero\u200bwidth", "line\u2028sep"])
 def test_names_refuse_control_and_format_characters(world: World, name: str) -> None:
     with pytest.raises(BadRequestError, match="control or format"):
         world.setup("openai", body={"credential": world.key("openai"), "name": name})

@@ -31,8 +31,10 @@ def test_decrypt_for_pipeline_only_for_active_and_audited(world: World) -> None:
     credential = world.service.pipelines.decrypt_for_pipeline(ORG, "openai", "cost-pipeline")
     assert credential.value == key and key not in repr(credential) and key not in str(credential)
     decrypts = [e for e in world.events() if e["action"] == "decrypt"]
-    assert [(e["actor"], e["outcome"]) for e in decrypts] == [("cost-pipeline", "ok"),
-                                                              ("cost-pipeline", "invalid_transition")]
+    assert [(e["actor"], e["outcome"]) for e in decrypts] == [
+        ("cost-pipeline", "ok"),
+        ("cost-pipeline", "invalid_transition"),
+    ]
     assert decrypts[0]["fingerprint"] == fingerprint(key)
     with pytest.raises(NotConfiguredError):
         world.service.pipelines.decrypt_for_pipeline(ORG, "anthropic", "cost-pipeline")
@@ -46,8 +48,9 @@ def test_pipeline_names_with_a_trailing_newline_are_refused(service_env) -> None
 def test_a_pipeline_refused_because_decryption_failed_is_on_record(world: World) -> None:
     world.active("openai")
     row = world.credential_rows()[0]
-    world.service.store.replace_ciphertext(row.model_copy(update={"ciphertext": row.ciphertext[:-1] + b"!"}),
-                                           row.ciphertext)
+    world.service.store.replace_ciphertext(
+        row.model_copy(update={"ciphertext": row.ciphertext[:-1] + b"!"}), row.ciphertext
+    )
     with pytest.raises(DecryptionError):
         world.service.pipelines.decrypt_for_pipeline(ORG, "openai", "pipeline:costs")
     refused = world.events()[0]

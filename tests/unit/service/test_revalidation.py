@@ -42,7 +42,9 @@ def test_recover_requeues_validations_whose_message_died(make_world) -> None:
     assert rotated
     world.queue.messages.clear()
 
-    assert world.service.revalidation.recover() == {"requeued": 0, "orphans_destroyed": 0}, "too young: could be in flight"
+    assert world.service.revalidation.recover() == {"requeued": 0, "orphans_destroyed": 0}, (
+        "too young: could be in flight"
+    )
     world.clock.set(utcnow() + stuck_after(world.service.settings) + timedelta(seconds=1))
     assert world.service.revalidation.recover()["requeued"] == 2
     assert sorted((m.provider, m.version) for m in world.queue.messages) == [("anthropic", 2), ("openai", 1)]

@@ -86,19 +86,22 @@ def test_setup_with_a_new_key_replaces_at_once(world: World) -> None:
     assert world.service.pipelines.decrypt_for_pipeline(ORG, "openai", "test").value == new != old
 
 
-@pytest.mark.parametrize("provider,credential", [
-    ("openai", "sk-short"),
-    ("openai", "not-a-key-at-all-but-long-enough-1234567890"),
-    ("openai", "sk-ant-api03-" + "a" * 95),
-    ("anthropic", "sk-proj-" + "a" * 60),
-    ("gemini", "AIza-too-short"),
-    ("deepseek", "ds-" + "0" * 32),
-    ("openai", "   "),
-    ("openai", "sk-" + "a" * 5000),
-    ("gcp", "{not json"),
-    ("gcp", "[1, 2]"),
-    ("gcp", {"type": "service_account"}),
-])
+@pytest.mark.parametrize(
+    "provider,credential",
+    [
+        ("openai", "sk-short"),
+        ("openai", "not-a-key-at-all-but-long-enough-1234567890"),
+        ("openai", "sk-ant-api03-" + "a" * 95),
+        ("anthropic", "sk-proj-" + "a" * 60),
+        ("gemini", "AIza-too-short"),
+        ("deepseek", "ds-" + "0" * 32),
+        ("openai", "   "),
+        ("openai", "sk-" + "a" * 5000),
+        ("gcp", "{not json"),
+        ("gcp", "[1, 2]"),
+        ("gcp", {"type": "service_account"}),
+    ],
+)
 def test_invalid_format_stores_nothing(world: World, provider: str, credential: Any) -> None:
     with pytest.raises(InvalidFormatError) as caught:
         world.setup(provider, credential)
@@ -106,18 +109,21 @@ def test_invalid_format_stores_nothing(world: World, provider: str, credential: 
     assert world.stored(provider) is None and world.credential_rows() == [] and world.queue.messages == []
 
 
-@pytest.mark.parametrize("body,field", [
-    ({}, "credential"),
-    ({"credential": None}, "credential"),
-    ({"credential": 12345}, "credential"),
-    ({"credential": ["sk-x"]}, "credential"),
-    ({"credential": "sk-x", "api_key": "x"}, "api_key"),
-    ({"credential": "sk-x", "name": ""}, "name"),
-    ({"credential": "sk-x", "name": 5}, "name"),
-    ({"credential": "sk-x", "name": "n" * 101}, "name"),
-    ({"credential": "sk-x", "config": "x"}, "config"),
-    ({"credential": "sk-x", "config": {"organization": "nope"}}, "config.organization"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({}, "credential"),
+        ({"credential": None}, "credential"),
+        ({"credential": 12345}, "credential"),
+        ({"credential": ["sk-x"]}, "credential"),
+        ({"credential": "sk-x", "api_key": "x"}, "api_key"),
+        ({"credential": "sk-x", "name": ""}, "name"),
+        ({"credential": "sk-x", "name": 5}, "name"),
+        ({"credential": "sk-x", "name": "n" * 101}, "name"),
+        ({"credential": "sk-x", "config": "x"}, "config"),
+        ({"credential": "sk-x", "config": {"organization": "nope"}}, "config.organization"),
+    ],
+)
 def test_setup_bad_bodies_name_the_field_and_store_nothing(world: World, body: dict[str, Any], field: str) -> None:
     with pytest.raises(BadRequestError) as caught:
         world.service.setups.setup(world.actor, "openai", body)
@@ -134,14 +140,18 @@ def test_setup_body_must_be_an_object(world: World, body: Any) -> None:
         world.service.setups.setup(world.actor, "openai", body)
 
 
-@pytest.mark.parametrize("scenario,status,code,message", [
-    ("valid", "active", None, None),
-    ("invalid", "error", "invalid_credentials", "API key invalid or expired"),
-    ("missing_scope", "error", "missing_permissions", "Missing permissions"),
-    ("forbidden", "error", "missing_permissions", "Missing permissions"),
-])
-def test_setup_wait_settles_the_status(world: World, scenario: str, status: str, code: str | None,
-                                       message: str | None) -> None:
+@pytest.mark.parametrize(
+    "scenario,status,code,message",
+    [
+        ("valid", "active", None, None),
+        ("invalid", "error", "invalid_credentials", "API key invalid or expired"),
+        ("missing_scope", "error", "missing_permissions", "Missing permissions"),
+        ("forbidden", "error", "missing_permissions", "Missing permissions"),
+    ],
+)
+def test_setup_wait_settles_the_status(
+    world: World, scenario: str, status: str, code: str | None, message: str | None
+) -> None:
     key = world.key("openai", scenario)
     view = world.setup("openai", key, wait=True)
     assert view["status"] == status and view["status_code"] == code
@@ -364,7 +374,9 @@ def test_an_outage_is_one_answer_on_every_synchronous_path(world: World) -> None
         world.service.setups.validate(world.actor, "openai")
     world.active("openai")
     with pytest.raises(ProviderUnavailableError):
-        world.service.setups.rotate(world.actor, "openai", {"credential": world.key("openai", "unavailable")}, wait=True)
+        world.service.setups.rotate(
+            world.actor, "openai", {"credential": world.key("openai", "unavailable")}, wait=True
+        )
     view = world.get()
     assert view["status"] == "active" and view["rotation"]["status"] == "failed"
     assert view["rotation"]["message"].startswith("Provider unavailable")

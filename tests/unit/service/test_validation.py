@@ -53,18 +53,22 @@ def test_handle_message_after_delete_or_disable_is_ignored(world: World) -> None
     assert world.servers.openai.count("/models") == 0
 
 
-@pytest.mark.parametrize("message", [
-    ValidationMessage(),
-    ValidationMessage(org=ORG),
-    ValidationMessage(org=ORG, provider="openai", version=1),
-    ValidationMessage(org=ORG, provider="openai", version=1, credential_id="nope"),
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        ValidationMessage(),
+        ValidationMessage(org=ORG),
+        ValidationMessage(org=ORG, provider="openai", version=1),
+        ValidationMessage(org=ORG, provider="openai", version=1, credential_id="nope"),
+    ],
+)
 def test_handle_message_incomplete_or_unknown_is_ignored(world: World, message: ValidationMessage) -> None:
     assert world.service.messages.handle(message).startswith("ignored")
 
 
-@pytest.mark.parametrize("scenario,base", [("unavailable", "Provider unavailable"),
-                                           ("rate_limited", "Rate limit exceeded")])
+@pytest.mark.parametrize(
+    "scenario,base", [("unavailable", "Provider unavailable"), ("rate_limited", "Rate limit exceeded")]
+)
 def test_handle_message_transient_retries_then_settles(make_world, scenario: str, base: str) -> None:
     world = make_world(validator_max_deliveries=3)
     world.setup("openai", world.key("openai", scenario))
@@ -122,8 +126,9 @@ def test_redeliveries_during_an_outage_change_the_status_once(make_world) -> Non
         with pytest.raises(Exception):
             world.deliver_last(attempt)
     world.deliver_last(5)
-    moves = [(e["details"]["from"], e["details"]["to"]) for e in reversed(world.events())
-             if e["action"] == "status_change"]
+    moves = [
+        (e["details"]["from"], e["details"]["to"]) for e in reversed(world.events()) if e["action"] == "status_change"
+    ]
     assert moves == [("not_configured", "pending"), ("pending", "validating"), ("validating", "error")]
     published = [(e["from"], e["to"]) for e in world.status_events()]
     assert published == moves

@@ -102,8 +102,11 @@ def test_full_disk_saves_neither_the_change_nor_its_event(make_world) -> None:
     try:
         with pytest.raises(sqlite3.OperationalError, match="full"):
             for i in range(10_000):  # other orgs' events fill the disk up to the last byte
-                conn.execute("INSERT INTO audit_events (event_id, org_slug, provider, at, action, actor, outcome)"
-                             " VALUES (?, 'other_org', 'x', '2026-01-01', 'edit', 'k', 'ok')", (f"filler{i:08d}",))
+                conn.execute(
+                    "INSERT INTO audit_events (event_id, org_slug, provider, at, action, actor, outcome)"
+                    " VALUES (?, 'other_org', 'x', '2026-01-01', 'edit', 'k', 'ok')",
+                    (f"filler{i:08d}",),
+                )
         with pytest.raises(StoreError):  # the same length: the change itself still fits, its event does not
             world.service.integrations.edit(world.actor, "openai", {"name": "Name two"})
     finally:
@@ -117,9 +120,11 @@ def test_a_failed_commit_leaves_no_event_behind(make_world, tmp_path) -> None:
     world: World = make_world(store=store)
     world.active("openai")
     events = world.events()
-    for action in (lambda: world.service.integrations.disable(world.actor, "openai"),
-                   lambda: world.service.integrations.delete(world.actor, "openai"),
-                   lambda: world.service.integrations.edit(world.actor, "openai", {"name": "Renamed"})):
+    for action in (
+        lambda: world.service.integrations.disable(world.actor, "openai"),
+        lambda: world.service.integrations.delete(world.actor, "openai"),
+        lambda: world.service.integrations.edit(world.actor, "openai", {"name": "Renamed"}),
+    ):
         store.fail("commit")
         with pytest.raises(StoreError):
             action()

@@ -85,7 +85,9 @@ def _answer(body: bytes, status: int = 401, **headers: str) -> HostileProvider:
     return HostileProvider("body", status=status, body=body, headers=headers)
 
 
-OPENAI_401 = json.dumps({"error": {"message": "bad key", "type": "invalid_request_error", "code": "invalid_api_key"}}).encode()
+OPENAI_401 = json.dumps(
+    {"error": {"message": "bad key", "type": "invalid_request_error", "code": "invalid_api_key"}}
+).encode()
 
 
 @pytest.mark.parametrize(
@@ -138,7 +140,9 @@ def test_the_cap_counts_decoded_bytes_exactly(compress):
     for body, outcome in ((at_cap, "invalid_credentials"), (at_cap + b" ", "provider_unavailable")):
         wire, headers = (gzip.compress(body), {"Content-Encoding": "gzip"}) if compress else (body, {})
         with _answer(wire, **headers) as server:
-            validator = get_validator("openai", Settings(openai_base_url=server.url + "/v1", provider_max_response_bytes=cap))
+            validator = get_validator(
+                "openai", Settings(openai_base_url=server.url + "/v1", provider_max_response_bytes=cap)
+            )
             try:
                 result = validator.validate(api_key(openai_key()), {})
             finally:

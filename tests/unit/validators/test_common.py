@@ -77,7 +77,9 @@ def _closed_port() -> int:
 
 def test_connection_refused_is_unavailable_after_bounded_attempts():
     url = f"http://127.0.0.1:{_closed_port()}"
-    settings = Settings(anthropic_base_url=url, provider_max_attempts=3, provider_backoff_seconds=0.01, provider_timeout_seconds=0.5)
+    settings = Settings(
+        anthropic_base_url=url, provider_max_attempts=3, provider_backoff_seconds=0.01, provider_timeout_seconds=0.5
+    )
     validator = get_validator("anthropic", settings)
     key = anthropic_key()
     started = time.monotonic()
@@ -103,8 +105,13 @@ def test_backoff_grows_and_is_bounded(provider_servers, make_validator):
     key = server.set(openai_key(), "unavailable")
     validator = make_validator("openai", provider_max_attempts=4, provider_backoff_seconds=0.5)
     outcome = http.request_with_retries(
-        validator._client, "GET", provider_servers.openai_url + "/models", validator.settings,
-        headers={"authorization": f"Bearer {key}"}, provider="OpenAI", sleep=slept.append,
+        validator._client,
+        "GET",
+        provider_servers.openai_url + "/models",
+        validator.settings,
+        headers={"authorization": f"Bearer {key}"},
+        provider="OpenAI",
+        sleep=slept.append,
     )
     assert outcome.result is not None and outcome.result.outcome == "provider_unavailable"
     assert outcome.attempts == 4 and server.count() == 4
@@ -133,7 +140,10 @@ def interpreters():
         validator.close()
 
 
-@pytest.mark.parametrize("body", [b"", b"<html>Bad Gateway</html>", b"[]", b'{"error": "text"}', b'{"error": {"details": "x", "errors": {}}}'])
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"<html>Bad Gateway</html>", b"[]", b'{"error": "text"}', b'{"error": {"details": "x", "errors": {}}}'],
+)
 @pytest.mark.parametrize("status", [200, 400, 401, 402, 403, 404, 418])
 def test_odd_bodies_never_raise(interpreters, body, status):
     """Whatever a provider (or a proxy in front of it) sends, validate maps it to an outcome."""

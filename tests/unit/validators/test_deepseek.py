@@ -13,7 +13,9 @@ def test_format_accepts(make_validator, key):
     make_validator("deepseek").check_format(api_key(key), {})
 
 
-@pytest.mark.parametrize("key", ["sk-" + "a" * 15, "sk-" + "a" * 129, "sk-" + "a_" * 16, openai_key(), "", "ds-" + "a" * 32])
+@pytest.mark.parametrize(
+    "key", ["sk-" + "a" * 15, "sk-" + "a" * 129, "sk-" + "a_" * 16, openai_key(), "", "ds-" + "a" * 32]
+)
 def test_format_rejects(make_validator, key):
     with pytest.raises(InvalidFormatError, match=r"^Invalid API key format$"):
         make_validator("deepseek").check_format(api_key(key), {})

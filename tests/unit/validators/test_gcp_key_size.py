@@ -138,7 +138,9 @@ def count_loads(monkeypatch) -> list[str]:
     calls: list[str] = []
     for name in ("load_der_private_key", "load_pem_private_key"):
         real = getattr(serialization, name)
-        monkeypatch.setattr(serialization, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
+        monkeypatch.setattr(
+            serialization, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k)
+        )
     return calls
 
 

@@ -44,10 +44,22 @@ def test_key_signed_by_another_private_key_is_invalid(provider_servers, make_val
     ("scenario", "outcome", "detail"),
     [
         ("disabled", "invalid_credentials", "Google refused the key: it is disabled, deleted or not this account's"),
-        ("no_list", "missing_permissions", "cannot list datasets of project billing-test-4821: grant roles/bigquery.dataViewer"),
+        (
+            "no_list",
+            "missing_permissions",
+            "cannot list datasets of project billing-test-4821: grant roles/bigquery.dataViewer",
+        ),
         ("bq_disabled", "missing_permissions", "BigQuery API is disabled in project billing-test-4821"),
-        ("no_job_user", "missing_permissions", "cannot run query jobs in project billing-test-4821: grant roles/bigquery.jobUser"),
-        ("no_data_viewer", "missing_permissions", f"cannot read billing export table {TABLE}: grant roles/bigquery.dataViewer on its dataset"),
+        (
+            "no_job_user",
+            "missing_permissions",
+            "cannot run query jobs in project billing-test-4821: grant roles/bigquery.jobUser",
+        ),
+        (
+            "no_data_viewer",
+            "missing_permissions",
+            f"cannot read billing export table {TABLE}: grant roles/bigquery.dataViewer on its dataset",
+        ),
         ("table_missing", "missing_permissions", f"billing export table {TABLE} was not found"),
     ],
 )
@@ -57,13 +69,18 @@ def test_answers_map_to_outcomes(provider_servers, make_validator, scenario, out
     assert (result.outcome, result.detail) == (outcome, detail)
     # Permanent answers are asked once.
     assert provider_servers.google_token.count() == 1
-    assert all(count <= 1 for count in (provider_servers.bigquery.count("/datasets"), provider_servers.bigquery.count("/jobs")))
+    assert all(
+        count <= 1 for count in (provider_servers.bigquery.count("/datasets"), provider_servers.bigquery.count("/jobs"))
+    )
 
 
 @pytest.mark.parametrize(
     ("scenario", "outcome", "server"),
-    [("token_unavailable", "provider_unavailable", "google_token"), ("bq_unavailable", "provider_unavailable", "bigquery"),
-     ("bq_rate_limited", "rate_limited", "bigquery")],
+    [
+        ("token_unavailable", "provider_unavailable", "google_token"),
+        ("bq_unavailable", "provider_unavailable", "bigquery"),
+        ("bq_rate_limited", "rate_limited", "bigquery"),
+    ],
 )
 def test_transient_failures_are_retried_then_reported(provider_servers, make_validator, scenario, outcome, server):
     info = provider_servers.gcp_service_account(scenario)

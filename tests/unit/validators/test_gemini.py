@@ -17,7 +17,15 @@ def test_format_accepts(make_validator):
 
 @pytest.mark.parametrize(
     "key",
-    ["AIza" + "a" * 34, "AIza" + "a" * 36, "AIzb" + "a" * 35, "aiza" + "a" * 35, "AIza" + "a" * 34 + ".", "", "sk-" + "a" * 40],
+    [
+        "AIza" + "a" * 34,
+        "AIza" + "a" * 36,
+        "AIzb" + "a" * 35,
+        "aiza" + "a" * 35,
+        "AIza" + "a" * 34 + ".",
+        "",
+        "sk-" + "a" * 40,
+    ],
 )
 def test_format_rejects(make_validator, key):
     with pytest.raises(InvalidFormatError, match=r"^Invalid API key format$"):
@@ -30,10 +38,18 @@ def test_format_rejects(make_validator, key):
         ("valid", "valid", None),
         ("invalid", "invalid_credentials", None),  # 400 INVALID_ARGUMENT / API_KEY_INVALID
         ("service_disabled", "missing_permissions", "Generative Language API is disabled in project 123456789012"),
-        ("service_blocked", "missing_permissions", "the key is restricted to other APIs than the Generative Language API"),
+        (
+            "service_blocked",
+            "missing_permissions",
+            "the key is restricted to other APIs than the Generative Language API",
+        ),
         ("referrer_blocked", "missing_permissions", "the key is restricted to certain HTTP referrers"),
         ("ip_blocked", "missing_permissions", "the key is restricted to certain IP addresses"),
-        ("failed_precondition", "missing_permissions", "the Gemini API is not available for this project: billing or region required"),
+        (
+            "failed_precondition",
+            "missing_permissions",
+            "the Gemini API is not available for this project: billing or region required",
+        ),
     ],
 )
 def test_answers_map_to_outcomes(provider_servers, make_validator, scenario, outcome, detail):

@@ -35,7 +35,9 @@ def _validate(provider_servers, target: str, url: str, **overrides):
         info = {**provider_servers.gcp_service_account("valid"), "token_uri": url + "/token"}
         name, credential = "gcp", Credential.service_account(info)
     elif target == "gcp-bigquery":
-        settings = provider_servers.settings(bigquery_api_url=url + "/bigquery/v2", provider_max_attempts=1, **overrides)
+        settings = provider_servers.settings(
+            bigquery_api_url=url + "/bigquery/v2", provider_max_attempts=1, **overrides
+        )
         name, credential = "gcp", Credential.service_account(provider_servers.gcp_service_account("valid"))
     else:
         field, suffix = URL_SETTING[target]
@@ -80,7 +82,10 @@ def test_any_unforeseen_failure_reading_an_answer_is_a_verdict_and_logs_only_its
         result = _validate(provider_servers, target, server.url)
     provider = {"gcp-token": "Google Cloud", "openai": "OpenAI", "anthropic": "Anthropic", "gemini": "Gemini",
                 "deepseek": "DeepSeek"}[target]  # fmt: skip
-    assert (result.outcome, result.detail) == ("provider_unavailable", f"{provider} sent an answer that could not be read")
+    assert (result.outcome, result.detail) == (
+        "provider_unavailable",
+        f"{provider} sent an answer that could not be read",
+    )
     logged = [r for r in caplog.records if r.getMessage() == "provider answer could not be read"]
     assert len(logged) == 1 and logged[0].levelno == logging.WARNING
     assert logged[0].fields == {"provider": provider, "error_type": "_Unforeseen"} and not logged[0].exc_info
