@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.fn(args)
     except Exception as exc:  # an operator gets one clear line, never a credential
         from .domain.errors import IntegrationsError
-        from .ports import CipherFailure
+        from .domain.errors import CipherFailure
 
         message = exc.message if isinstance(exc, IntegrationsError) else type(exc).__name__
         if isinstance(exc.__cause__, CipherFailure):  # says why (a missing keyring file), never a secret

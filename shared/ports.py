@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, Mapping, Protocol
 
 from .domain.lifecycle import Status
+from .domain.errors import CipherFailure  # noqa: F401 - the ports' failure cause, re-exported
 from .domain.models import Credential, CredentialRecord, Event, Integration, Org, ValidationMessage
 
 
@@ -133,13 +134,6 @@ class Store(Protocol):
         """Release the connections held (SQLite: the calling thread's). Idempotent; the store
         stays usable, a later call connects again."""
         ...
-
-
-class CipherFailure(Exception):
-    """Why a cipher failed, chained as the cause of EncryptionError / DecryptionError.
-
-    Its text is for operators (rewrap reports it) and never holds key material, plaintext
-    or associated data."""
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .domain.errors import IntegrationsError
+from .domain.errors import SettingsError
 
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 # The directory holding shared/: the default DATA_DIR lives there, whatever the working directory.
@@ -50,12 +50,6 @@ _DATASET = re.compile(r"[A-Za-z0-9_]{1,1024}")
 _TOPIC_ID = r"[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}"
 _TOPIC = re.compile(_TOPIC_ID)
 _TOPIC_PATH = re.compile(rf"projects/([^/\s]+)/topics/({_TOPIC_ID})")
-
-
-class SettingsError(IntegrationsError):
-    """A setting is missing or invalid; the message names the variable (never its value)."""
-
-    code = "internal"
 
 
 def topic_parts(topic: str, project: str | None) -> tuple[str, str]:

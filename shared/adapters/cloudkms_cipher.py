@@ -26,7 +26,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ..domain.errors import DecryptionError, EncryptionError
-from ..ports import CipherFailure, Encrypted
+from ..domain.errors import CipherFailure
+from ..ports import Encrypted
 
 KEY_NAME_PATTERN = re.compile(r"projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+")
 FORMAT_PLAIN = b"\x01"

@@ -46,7 +46,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..domain.errors import DecryptionError, EncryptionError
-from ..ports import CipherFailure, Encrypted
+from ..domain.errors import CipherFailure
+from ..ports import Encrypted
 
 
 class KeyringFailure(CipherFailure):

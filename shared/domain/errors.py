@@ -6,6 +6,8 @@ errors into it. Messages never repeat request input or secrets.
 
 from __future__ import annotations
 
+from typing import Any
+
 # code -> (HTTP status, catalogue message). Codes whose message says which field or
 # status is wrong carry their own text at raise time.
 CATALOGUE: dict[str, tuple[int, str]] = {
@@ -134,3 +136,26 @@ class StaleValidation(IntegrationsError):
 class RetryLater(Exception):
     """A transient provider failure in the validator function: Pub/Sub must deliver again.
     Not an IntegrationsError: it is no answer to a request, only a signal to the queue."""
+
+
+class CipherFailure(Exception):
+    """Why a cipher failed, chained as the cause of EncryptionError / DecryptionError.
+
+    Its text is for operators (rewrap reports it) and never holds key material, plaintext
+    or associated data."""
+
+
+class SettingsError(IntegrationsError):
+    """A setting is missing or invalid; the message names the variable (never its value)."""
+
+    code = "internal"
+
+
+class MissingStoreError(StoreError):
+    """A read found no store file: DATA_DIR points elsewhere, or nothing was ever stored."""
+
+    def __init__(self, path: Any):
+        super().__init__(
+            f"No store at {path} (DATA_DIR={path.parent}): set DATA_DIR to the data directory "
+            "the service uses, or run `python -m shared.cli init-store` to create an empty one"
+        )

@@ -22,7 +22,8 @@ from typing import Any
 
 from ..domain.errors import DecryptionError, EncryptionError, IntegrationsError
 from ..domain.models import CredentialRecord
-from ..ports import Cipher, CipherFailure, Store
+from ..domain.errors import CipherFailure
+from ..ports import Cipher, Store
 from .credentials import associated_data, legacy_associated_data
 
 LEGACY_HINT = "sealed under the legacy binding (before credential ids were bound): run rewrap --legacy-binding"

@@ -3,11 +3,6 @@ sizes: tests/unit/test_architecture.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-ADAPTERS = Path(__file__).resolve().parents[2] / "shared" / "adapters"
-MAX_LINES = 300
-
 
 def test_the_stores_are_imported_where_they_always_were():
     from shared.adapters.bigquery_store import BigQueryStore
@@ -15,4 +10,4 @@ def test_the_stores_are_imported_where_they_always_were():
 
     assert BigQueryStore.__module__ == "shared.adapters.bigquery_store.store"
     assert SqliteStore.__module__ == "shared.adapters.sqlite_store.store"
-    assert MissingStoreError.__module__ == "shared.adapters.sqlite_store.database"
+    assert MissingStoreError.__module__ == "shared.domain.errors"  # every exception lives there

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
-from ...domain.errors import StoreError
+from ...domain.errors import StoreError, MissingStoreError
 from .. import rows
 
 SQLITE_TYPES = {"STRING": "TEXT", "INT64": "INTEGER", "TIMESTAMP": "TEXT", "BYTES": "BLOB"}
@@ -68,16 +68,6 @@ def decoded(table: str, row: sqlite3.Row) -> dict[str, Any]:
         if values.get(name) is not None:
             values[name] = datetime.fromisoformat(values[name])
     return values
-
-
-class MissingStoreError(StoreError):
-    """A read found no store file: DATA_DIR points elsewhere, or nothing was ever stored."""
-
-    def __init__(self, path: Path):
-        super().__init__(
-            f"No store at {path} (DATA_DIR={path.parent}): set DATA_DIR to the data directory "
-            "the service uses, or run `python -m shared.cli init-store` to create an empty one"
-        )
 
 
 class Database:
