@@ -7,26 +7,28 @@ by the adapter that needs them. Tests call `build_service(Settings(...))` direct
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Callable
 
 from .domain.models import utcnow
-from .ports import StatusEvents
 from .registry import Registry, get_registry
-from .service.audit import Audit
-from .service.credentials import Credentials
-from .service.integrations import Integrations
-from .service.limits import RateLimit
-from .service.messages import Messages
-from .service.orgs import Orgs
-from .service.pipelines import PipelineAccess
-from .service.revalidation import Revalidation
-from .service.rewrap import Rewrap
-from .service.setups import Setups
-from .service.validation import Validation
-from .service.writes import Writes
 from .settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from .ports import StatusEvents
+    from .service.audit import Audit
+    from .service.credentials import Credentials
+    from .service.integrations import Integrations
+    from .service.limits import RateLimit
+    from .service.messages import Messages
+    from .service.orgs import Orgs
+    from .service.pipelines import PipelineAccess
+    from .service.revalidation import Revalidation
+    from .service.rewrap import Rewrap
+    from .service.setups import Setups
+    from .service.validation import Validation
+    from .service.writes import Writes
 
 _lock = threading.Lock()
 _service: Services | None = None
@@ -127,25 +129,119 @@ class Lazy:
         return self._target()(*args, **kwargs)
 
 
-@dataclass(frozen=True)
 class Services:
-    """The use cases, each a small collaborator with its dependencies passed in (built below),
-    and the adapters they share, for the command line and tests."""
+    """The use cases, each a small collaborator with its dependencies passed in, and the adapters
+    they share (for the command line and tests).
 
-    orgs: Orgs
-    integrations: Integrations
-    setups: Setups
-    validation: Validation
-    revalidation: Revalidation
-    messages: Messages
-    pipelines: PipelineAccess
-    rewrap: Rewrap
-    registry: Any
-    store: Any
-    cipher: Any
-    queue: Any
-    status_events: Any
-    settings: Settings
+    Each collaborator is built, and its module imported, the first time it is used: a function
+    pays only for the use cases its requests reach (a 401 builds `orgs` alone: cold start).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        registry: Any,
+        store: Any,
+        cipher: Any,
+        queue: Any,
+        status_events: Any,
+        validators: Callable[[str], Any],
+        clock: Callable[[], datetime],
+    ):
+        self.settings = settings
+        self.registry = registry
+        self.store = store
+        self.cipher = cipher
+        self.queue = queue
+        self.status_events = status_events
+        self.validators = validators
+        self.clock = clock
+
+    # -- what the use cases share
+    @cached_property
+    def audit(self) -> Audit:
+        from .service.audit import Audit
+
+        return Audit(self.store, self.status_events, self.clock)
+
+    @cached_property
+    def writes(self) -> Writes:
+        from .service.writes import Writes
+
+        return Writes(self.store, self.audit)
+
+    @cached_property
+    def credentials(self) -> Credentials:
+        from .service.credentials import Credentials
+
+        return Credentials(self.store, self.cipher, self.registry, self.validators, self.clock)
+
+    @cached_property
+    def limits(self) -> RateLimit:
+        from .service.limits import RateLimit
+
+        return RateLimit(self.store, self.settings, self.clock)
+
+    @cached_property
+    def validation(self) -> Validation:
+        from .service.validation import Validation
+
+        return Validation(
+            self.store, self.registry, self.credentials, self.writes, self.queue, self.settings, self.clock
+        )
+
+    @cached_property
+    def revalidation(self) -> Revalidation:
+        from .service.revalidation import Revalidation
+
+        return Revalidation(self.store, self.registry, self.credentials, self.validation, self.settings, self.clock)
+
+    # -- the use cases the entry points call
+    @cached_property
+    def orgs(self) -> Orgs:
+        from .service.orgs import Orgs
+
+        return Orgs(self.store, self.clock)
+
+    @cached_property
+    def integrations(self) -> Integrations:
+        from .service.integrations import Integrations
+
+        return Integrations(self.store, self.registry, self.writes, self.limits, self.validation, self.clock)
+
+    @cached_property
+    def setups(self) -> Setups:
+        from .service.setups import Setups
+
+        return Setups(
+            self.store,
+            self.registry,
+            self.credentials,
+            self.writes,
+            self.audit,
+            self.limits,
+            self.validation,
+            self.clock,
+        )
+
+    @cached_property
+    def messages(self) -> Messages:
+        from .service.messages import Messages
+
+        return Messages(self.validation, self.revalidation)
+
+    @cached_property
+    def pipelines(self) -> PipelineAccess:
+        from .service.pipelines import PipelineAccess
+
+        return PipelineAccess(self.registry, self.credentials, self.writes, self.audit)
+
+    @cached_property
+    def rewrap(self) -> Rewrap:
+        from .service.rewrap import Rewrap
+
+        return Rewrap(self.store, self.cipher)
 
 
 def build_service(
@@ -163,33 +259,15 @@ def build_service(
     """Compose the use cases; adapters not given are built from settings (the cipher, queue and
     status events on first use, so a read never pays for them)."""
     store = store or build_store(settings)
-    cipher = cipher or Lazy(lambda: build_cipher(settings, store))
-    queue = queue or Lazy(lambda: build_queue(settings))
-    status_events = status_events or Lazy(lambda: build_status_events(settings))
-    registry = registry or Lazy(get_registry)
-    validators = validators or validator_factory(settings, transport)
-
-    audit = Audit(store, status_events, clock)
-    writes = Writes(store, audit)
-    credentials = Credentials(store, cipher, registry, validators, clock)
-    limits = RateLimit(store, settings, clock)
-    validation = Validation(store, registry, credentials, writes, queue, settings, clock)
-    revalidation = Revalidation(store, registry, credentials, validation, settings, clock)
     return Services(
-        orgs=Orgs(store, clock),
-        integrations=Integrations(store, registry, writes, limits, validation, clock),
-        setups=Setups(store, registry, credentials, writes, audit, limits, validation, clock),
-        validation=validation,
-        revalidation=revalidation,
-        messages=Messages(validation, revalidation),
-        pipelines=PipelineAccess(registry, credentials, writes, audit),
-        rewrap=Rewrap(store, cipher),
-        registry=registry,
+        settings,
+        registry=registry or Lazy(get_registry),
         store=store,
-        cipher=cipher,
-        queue=queue,
-        status_events=status_events,
-        settings=settings,
+        cipher=cipher or Lazy(lambda: build_cipher(settings, store)),
+        queue=queue or Lazy(lambda: build_queue(settings)),
+        status_events=status_events or Lazy(lambda: build_status_events(settings)),
+        validators=validators or validator_factory(settings, transport),
+        clock=clock,
     )
 
 

@@ -12,14 +12,14 @@ import logging
 import threading
 import time
 import uuid
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..domain.lifecycle import Status
 from ..domain.models import Event, Integration
-from ..ports import Store
 
 if TYPE_CHECKING:
+    from ..ports import Store
+    from ..domain.lifecycle import Status
+    from datetime import datetime
     from ..ports import StatusEvents
 
 log = logging.getLogger(__name__)

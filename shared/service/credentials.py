@@ -11,13 +11,15 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any, Callable, TYPE_CHECKING
 
 from ..domain.errors import InvalidFormatError, NotConfiguredError
 from ..domain.models import Credential, CredentialRecord, Integration
-from ..ports import Cipher, Store, Validator
-from ..registry import Provider, Registry
 from .audit import quietly
+
+if TYPE_CHECKING:
+    from ..registry import Provider, Registry
+    from ..ports import Cipher, Store, Validator
 
 log = logging.getLogger(__name__)
 

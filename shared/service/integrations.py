@@ -3,19 +3,21 @@ edit (name and config, never the credential), delete."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Callable, TYPE_CHECKING
 
 from ..domain.errors import BadRequestError, NotConfiguredError
 from ..domain.lifecycle import Status, check_action
-from ..domain.models import Integration
-from ..ports import Store
 from ..registry import CATEGORIES, Registry
-from .limits import RateLimit
 from .requests import Actor, SetupRequest, decode_cursor, encode_cursor, page_size
-from .validation import Validation
 from .views import event_view, integration_view, not_configured_view
 from .writes import Plan, Writes
+
+if TYPE_CHECKING:
+    from ..domain.models import Integration
+    from .validation import Validation
+    from .limits import RateLimit
+    from ..ports import Store
+    from datetime import datetime
 
 
 class Integrations:

@@ -6,12 +6,14 @@ edit); the attempts live in the store, so the limit holds across processes and i
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Callable
+from typing import Callable, TYPE_CHECKING
 
 from ..domain.errors import RateLimitedError
-from ..ports import Store
-from ..settings import Settings
+
+if TYPE_CHECKING:
+    from ..ports import Store
+    from ..settings import Settings
+    from datetime import datetime
 
 
 class RateLimit:

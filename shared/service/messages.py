@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from ..domain.models import ValidationMessage
-from .revalidation import Revalidation
-from .validation import Validation
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .validation import Validation
+    from .revalidation import Revalidation
+    from ..domain.models import ValidationMessage
 
 
 class Messages:

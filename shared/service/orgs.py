@@ -8,13 +8,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import datetime
-from typing import Callable
+from typing import Callable, TYPE_CHECKING
 
 from ..domain.errors import ForbiddenError, IntegrationsError, UnauthorizedError
 from ..domain.models import Org
-from ..ports import Store
 from .requests import Actor, check_org_slug
+
+if TYPE_CHECKING:
+    from ..ports import Store
+    from datetime import datetime
 
 
 def hash_api_key(api_key: str) -> str:

@@ -10,12 +10,15 @@ import re
 
 from ..domain.errors import BadRequestError, CredentialNotUsableError, IntegrationsError, InvalidTransitionError
 from ..domain.lifecycle import check_action
-from ..domain.models import Credential
-from ..registry import Registry
-from .audit import Audit
-from .credentials import Credentials
 from .requests import check_org_slug
-from .writes import Writes
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .writes import Writes
+    from .credentials import Credentials
+    from .audit import Audit
+    from ..registry import Registry
+    from ..domain.models import Credential
 
 # fullmatch, never match with "$": "$" also matches before a trailing newline.
 PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")

@@ -8,18 +8,20 @@ import json
 import logging
 import time
 from datetime import datetime, timedelta
-from typing import Callable
+from typing import Callable, TYPE_CHECKING
 
 from ..domain.errors import IntegrationsError
 from ..domain.lifecycle import Status
-from ..domain.models import Integration
 from ..logs import bind
-from ..ports import Store
-from ..registry import Registry
-from ..settings import Settings
 from .audit import SYSTEM, quietly
 from .credentials import ORPHAN_AGE, Credentials
-from .validation import Validation
+
+if TYPE_CHECKING:
+    from ..domain.models import Integration
+    from .validation import Validation
+    from ..settings import Settings
+    from ..registry import Registry
+    from ..ports import Store
 
 log = logging.getLogger(__name__)
 

@@ -18,13 +18,15 @@ ciphertext swapped in later: without the flag, a legacy row is reported, never r
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TYPE_CHECKING
 
 from ..domain.errors import DecryptionError, EncryptionError, IntegrationsError
-from ..domain.models import CredentialRecord
 from ..domain.errors import CipherFailure
-from ..ports import Cipher, Store
 from .credentials import associated_data, legacy_associated_data
+
+if TYPE_CHECKING:
+    from ..domain.models import CredentialRecord
+    from ..ports import Cipher, Store
 
 LEGACY_HINT = "sealed under the legacy binding (before credential ids were bound): run rewrap --legacy-binding"
 

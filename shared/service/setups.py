@@ -8,22 +8,24 @@ integration and audit events, then a queued (or, with `?wait=true`, inline) vali
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Callable, TYPE_CHECKING
 
 from ..domain.errors import BadRequestError, NotConfiguredError
 from ..domain.lifecycle import Status, check_action
 from ..domain.models import Credential, Integration, Rotation
 from ..logs import bind
-from ..ports import Store
-from ..registry import Provider, Registry
-from .audit import Audit
-from .credentials import Credentials
-from .limits import RateLimit
 from .requests import Actor, SetupRequest, parse_credential
-from .validation import Validation
 from .views import integration_view
 from .writes import Plan, Writes
+
+if TYPE_CHECKING:
+    from .credentials import Credentials
+    from .audit import Audit
+    from ..ports import Store
+    from .validation import Validation
+    from ..registry import Provider, Registry
+    from .limits import RateLimit
+    from datetime import datetime
 
 
 class Setups:

@@ -10,19 +10,21 @@ request answers 503; the validator function asks for redelivery (the integration
 from __future__ import annotations
 
 import logging
-from datetime import datetime
-from typing import Callable
+from typing import Callable, TYPE_CHECKING
 
 from ..domain.errors import ProviderUnavailableError, QueueError, RetryLater, StaleValidation, catalogue_message
 from ..domain.lifecycle import Status
 from ..domain.models import Credential, Integration, ValidationMessage
 from ..logs import bind
 from ..ports import Store, ValidationQueue, ValidationResult
-from ..registry import Registry
-from ..settings import Settings
 from .audit import SYSTEM
-from .credentials import Credentials
 from .writes import AuditSpec, Plan, Writes
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+    from ..registry import Registry
+    from .credentials import Credentials
+    from datetime import datetime
 
 log = logging.getLogger(__name__)
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, TYPE_CHECKING
 
 from ..domain.errors import ConflictError, InvalidTransitionError, NotConfiguredError
 from ..domain.lifecycle import Status
 from ..domain.models import CredentialRecord, Integration
 from ..ports import Store, Write
-from .audit import Audit
+
+if TYPE_CHECKING:
+    from .audit import Audit
 
 CAS_ATTEMPTS = 25
 

@@ -10,13 +10,17 @@ import sqlite3
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...domain.errors import ConflictError
 from ...domain.models import CredentialRecord, Event, Integration, Org
-from ...ports import Attempt, Write
 from .. import rows
 from .database import Database, decoded, dt, insert, text, ts
+
+# The ports' value types, imported where used: a first request that only authenticates (a
+# 401, a cold start's first answer) never pays for building them.
+if TYPE_CHECKING:
+    from ...ports import Attempt, Write
 
 OWNER = "org_slug = ? AND provider = ?"
 INTEGRATION_KEY = ("org_slug", "provider")
@@ -135,11 +139,15 @@ class SqliteStore:
             raise ConflictError("Integration changed since it was read")
 
     def insert_integration(self, item: Integration) -> Integration:
+        from ...ports import Write
+
         saved = self.commit(Write(item.org, item.provider, None, item))
         assert saved is not None
         return saved
 
     def update_integration(self, item: Integration, expected_revision: int) -> Integration:
+        from ...ports import Write
+
         saved = self.commit(Write(item.org, item.provider, expected_revision, item))
         assert saved is not None
         return saved
@@ -225,6 +233,8 @@ class SqliteStore:
     # -- validation rate limit --------------------------------------------------------------
 
     def try_record_attempt(self, org: str, provider: str, now: datetime, window_seconds: int, limit: int) -> Attempt:
+        from ...ports import Attempt
+
         since = ts(now - timedelta(seconds=window_seconds))
         with self._db.write() as conn:
             conn.execute(f"DELETE FROM validation_attempts WHERE {OWNER} AND at <= ?", (org, provider, since))
