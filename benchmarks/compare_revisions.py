@@ -64,12 +64,31 @@ def measure(code: str, tree: Path, data_dir: Path, bytecode: bool) -> float:
     return float(lines[0][2:])
 
 
+def instructions(tree: Path, data_dir: Path) -> int:
+    """Instructions executed by one cold start (to the first answer), under callgrind."""
+    shutil.rmtree(data_dir, ignore_errors=True)
+    env = {**os.environ, "DATA_DIR": str(data_dir), "LOG_LEVEL": "WARNING", "PYTHONHASHSEED": "0"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-c", COLD]
+    done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True, timeout=600)
+    found = [line for line in done.stderr.splitlines() if "Collected :" in line]
+    if not found:
+        raise RuntimeError(f"{tree}: callgrind counted nothing (is valgrind installed?) {done.stderr[-1000:]}")
+    return int(found[-1].rsplit(":", 1)[1])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("revisions", nargs="+")
     parser.add_argument("--cold", type=int, default=15, help="cold starts per revision")
     parser.add_argument("--warm", type=int, default=5, help="warm runs (500 requests each) per revision")
     parser.add_argument("--no-bytecode", action="store_true", help="compile the sources in every process (no .pyc)")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count the instructions of one cold start per revision (valgrind callgrind: repeatable to "
+        "a few thousandths, whatever the machine's load)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="compare-") as scratch:
         trees = {}
@@ -91,6 +110,11 @@ def main() -> int:
                     for rev, v in results.items()
                 ]
                 print(f"{label:16}  " + "   ".join(cells), flush=True)
+            if args.instructions:
+                counts = {rev: instructions(tree, Path(scratch) / "data") for rev, tree in trees.items()}
+                base = counts[args.revisions[0]]
+                cells = [f"{rev}: {n / 1e6:.1f}M ({n / base:.3f}x)" for rev, n in counts.items()]
+                print(f"{'cold start instr':16}  " + "   ".join(cells), flush=True)
         finally:
             for tree in trees.values():
                 subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)
