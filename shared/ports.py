@@ -237,10 +237,14 @@ TRANSIENT_OUTCOMES: frozenset[str] = frozenset({"rate_limited", "provider_unavai
 
 @dataclass(frozen=True)
 class ValidationResult:
-    """A provider's verdict. `detail` is shown after the catalogue message; never a secret."""
+    """A provider's verdict. `detail` is shown after the catalogue message; never a secret.
+
+    `capabilities`: what a valid credential was shown to do, from CAPABILITIES (empty unless
+    the outcome is valid); the integration keeps them as those of the credential in force."""
 
     outcome: Outcome
     detail: str | None = None
+    capabilities: tuple[str, ...] = ()
 
     @property
     def transient(self) -> bool:

@@ -16,6 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
 from .lifecycle import Status, check_transition
 
 
+# What a credential can be shown to do (API: `capabilities`); the cost pipelines need "costs".
+CAPABILITIES = ("inference", "costs", "usage", "balance")
+
+
 def utcnow() -> datetime:
     """Now, in UTC, to the millisecond (what every store keeps)."""
     now = datetime.now(timezone.utc)
