@@ -20,8 +20,11 @@ from .domain.models import Credential
 __all__ = ["CredentialNotUsableError", "get_credential"]
 
 
-def get_credential(org: str, provider: str, pipeline: str) -> Credential:
+def get_credential(org: str, provider: str, pipeline: str, needs: str | None = None) -> Credential:
     """The plaintext credential of the active integration `org`/`provider`, for `pipeline`.
+
+    `needs`: a capability the pipeline relies on ("costs" for a cost pipeline; also "usage",
+    "balance", "inference"): a credential whose last validation did not show it is refused.
 
     Returns a `Credential` (its secret is a SecretStr: `.value` for the text,
     `.as_service_account()` for a GCP key file as a dict; repr and str are masked).
@@ -32,9 +35,10 @@ def get_credential(org: str, provider: str, pipeline: str) -> Credential:
     - `UnknownProviderError`: a provider not in the registry;
     - `NotConfiguredError`: no integration (or its stored credential is gone);
     - `CredentialNotUsableError` (an `InvalidTransitionError`): status pending, validating,
-      error, expired or disabled;
+      error, expired or disabled, or without the capability `needs` (e.g. an OpenAI project key
+      for a cost pipeline: only an Admin key reads costs);
     - `DecryptionError`: KMS refused or the ciphertext does not match its integration.
     """
     from .container import get_service
 
-    return get_service().pipelines.get_credential(org, provider, pipeline)
+    return get_service().pipelines.get_credential(org, provider, pipeline, needs)

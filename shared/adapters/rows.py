@@ -146,6 +146,7 @@ def integration_row(item: Integration, revision: int) -> dict[str, Any]:
             "updated_at": ms(item.updated_at),
             "last_validated_at": ms(item.last_validated_at),
             "revision": revision,
+            "capabilities": None if item.capabilities is None else _json(list(item.capabilities)),
         },
     )
 
@@ -178,6 +179,7 @@ def integration_of(row: Mapping[str, Any]) -> Integration:
         updated_at=utc(row["updated_at"]),
         last_validated_at=utc(row["last_validated_at"]),
         revision=row["revision"],
+        capabilities=tuple(json.loads(row["capabilities"])) if row["capabilities"] else None,
     )
 
 

@@ -14,6 +14,9 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "invalid_format": (400, "Invalid API key format"),
     "invalid_credentials": (200, "API key invalid or expired"),
     "missing_permissions": (200, "Missing permissions"),
+    # Verdicts on a valid credential worth saying (an integration's status_code, never a request error).
+    "valid": (200, "Valid"),
+    "capabilities_reduced": (200, "Capabilities reduced"),
     "rate_limited": (429, "Rate limit exceeded"),
     "encryption_failed": (502, "Credential encryption failed"),
     "bad_request": (400, "Bad request"),

@@ -176,6 +176,9 @@ class Integration(Model):
     created_at: datetime
     updated_at: datetime
     last_validated_at: datetime | None = None
+    # What the credential in force was shown to do at its last successful validation (CAPABILITIES);
+    # None before any, and for manual entries.
+    capabilities: tuple[str, ...] | None = None
     # Compare-and-set counter: every write checks it and bumps it.
     revision: int = 0
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .credentials import Credentials
     from .audit import Audit
     from ..registry import Registry
-    from ..domain.models import Credential
+    from ..domain.models import CAPABILITIES, Credential
 
 # fullmatch, never match with "$": "$" also matches before a trailing newline.
 PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
@@ -32,15 +32,18 @@ class PipelineAccess:
         self._writes = writes
         self._audit = audit
 
-    def get_credential(self, org: str, provider_key: str, pipeline: str) -> Credential:
+    def get_credential(self, org: str, provider_key: str, pipeline: str, needs: str | None = None) -> Credential:
         """What `shared.pipelines.get_credential` answers: the name checked, the actor `pipeline:<name>`."""
         check_org_slug(org)
         if not isinstance(pipeline, str) or not PIPELINE_NAME.fullmatch(pipeline):
             raise BadRequestError("Pipeline name must be 1 to 63 characters of a-z, 0-9, '_', '.', '-'")
-        return self.decrypt_for_pipeline(org, provider_key, ACTOR_PREFIX + pipeline)
+        return self.decrypt_for_pipeline(org, provider_key, ACTOR_PREFIX + pipeline, needs)
 
-    def decrypt_for_pipeline(self, org: str, provider_key: str, actor: str) -> Credential:
-        """The plaintext credential of `org`'s active `provider_key` integration, `actor` on record."""
+    def decrypt_for_pipeline(self, org: str, provider_key: str, actor: str, needs: str | None = None) -> Credential:
+        """The plaintext credential of `org`'s active `provider_key` integration, `actor` on record;
+        with `needs`, only if its last validation showed that capability (e.g. "costs")."""
+        if needs is not None and needs not in CAPABILITIES:
+            raise BadRequestError("needs must be one of " + ", ".join(CAPABILITIES))
         provider = self._registry.get(provider_key)
         if provider.manual:
             raise BadRequestError(f"Provider {provider.key} is entered by hand and has no credential")
@@ -52,9 +55,27 @@ class PipelineAccess:
                 raise CredentialNotUsableError(
                     f"{refused.message}: pipelines may only use an active integration's credential"
                 ) from None
+            if needs is not None and needs not in (item.capabilities or ()):
+                raise CredentialNotUsableError(_cannot(needs, item.capabilities))
             credential = self._credentials.open(item, "current")
         except IntegrationsError as refused:  # every refusal is on record, whatever its cause
-            self._audit.record(item, "decrypt", actor, refused.code, item.fingerprint, {})
+            self._audit.record(
+                item, "decrypt", actor, refused.code, item.fingerprint, {"needs": needs} if needs else {}
+            )
             raise
-        self._audit.record(item, "decrypt", actor, "ok", item.fingerprint, {"version": item.credential.version})
+        details = {"version": item.credential.version, **({"needs": needs} if needs else {})}
+        self._audit.record(item, "decrypt", actor, "ok", item.fingerprint, details)
         return credential
+
+
+def _cannot(needs: str, capabilities: tuple[str, ...] | None) -> str:
+    shown = ", ".join(capabilities) if capabilities else "none"
+    hint = (
+        " (for OpenAI and Anthropic, an Admin key: sk-admin-..., sk-ant-admin01-...)"
+        if needs in ("costs", "usage")
+        else ""
+    )
+    return (
+        f"The credential was not shown to have '{needs}' (its capabilities: {shown}): "
+        f"set up or rotate to a credential that has it{hint}"
+    )

@@ -143,7 +143,13 @@ class Setups:
                 self._fresh(actor, provider, current, request.name, now)
                 .moved(Status.PENDING, None, None, now)
                 .model_copy(
-                    update={"config": config, "credential": record.ref(), "rotation": None, "last_validated_at": None}
+                    update={
+                        "config": config,
+                        "credential": record.ref(),
+                        "rotation": None,
+                        "last_validated_at": None,
+                        "capabilities": None,
+                    }
                 )
             )
             # The credentials this integration held go with the change: only those it read.

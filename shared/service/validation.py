@@ -10,11 +10,11 @@ request answers 503; the validator function asks for redelivery (the integration
 from __future__ import annotations
 
 import logging
-from typing import Callable, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..domain.errors import ProviderUnavailableError, QueueError, RetryLater, StaleValidation, catalogue_message
 from ..domain.lifecycle import Status
-from ..domain.models import Credential, Integration, ValidationMessage
+from ..domain.models import CAPABILITIES, Credential, Integration, ValidationMessage
 from ..logs import bind
 from ..ports import Store, ValidationQueue, ValidationResult
 from .audit import SYSTEM
@@ -177,7 +177,9 @@ class Validation:
                 audit=lambda i: (action, actor, result.outcome, fingerprint, {"retrying": True}),
             )
             raise RetryLater(result.outcome)
-        details = {"target": target, **({"detail": result.detail} if result.detail else {})}
+        details: dict[str, Any] = {"target": target, **({"detail": result.detail} if result.detail else {})}
+        if result.outcome == "valid":
+            details["capabilities"] = list(result.capabilities)
         saved = self._record(
             item,
             credential_id,
@@ -232,30 +234,61 @@ class Validation:
         self, item: Integration, credential_id: str, target: str, result: ValidationResult, audit: AuditSpec
     ) -> Integration:
         now = self._clock()
-        message = None if result.outcome == "valid" else result_message(result)
-        code = None if result.outcome == "valid" else result.outcome
+        code, message = _verdict_message(result)
 
         def change(current: Integration | None) -> Integration | Plan:
             current = _owned(current, credential_id, target)
             if target == "rotation":
                 if result.outcome == "valid":
-                    promoted = current.moved(Status.ACTIVE, None, None, now).model_copy(
-                        update={"credential": current.rotation.promoted(), "rotation": None, "last_validated_at": now}
-                    )
-                    # The old credential is destroyed with the promotion, in the same unit of work.
-                    old = frozenset({current.credential.credential_id}) if current.credential else frozenset()
-                    return Plan(promoted, destroy=old)
+                    return self._promote(current, result, now)
                 return current.model_copy(
                     update={
                         "rotation": current.rotation.model_copy(update={"status": "failed", "message": message}),
                         "updated_at": now,
                     }
                 )
-            return current.moved(_verdict_status(current.status, result), code, message, now).model_copy(
-                update={"last_validated_at": now}
-            )
+            moved = current.moved(_verdict_status(current.status, result), code, message, now)
+            update: dict[str, Any] = {"last_validated_at": now}
+            if result.outcome == "valid":  # otherwise those of its last successful validation stay
+                update["capabilities"] = _ordered(result.capabilities)
+            return moved.model_copy(update=update)
 
         return self._writes.write(item.org, item.provider, change, audit=audit)
+
+    @staticmethod
+    def _promote(current: Integration, result: ValidationResult, now: datetime) -> Plan:
+        """The staged credential validated: it takes over, with its capabilities; the old one is
+        destroyed in the same unit of work. Fewer capabilities than before is said on the record."""
+        code, message = _verdict_message(result)
+        lost = [c for c in CAPABILITIES if c in (current.capabilities or ()) and c not in result.capabilities]
+        if lost:
+            code, message = (
+                "capabilities_reduced",
+                f"{catalogue_message('capabilities_reduced')}: "
+                + (f"the credential now in force cannot read or do: {', '.join(lost)}"),
+            )
+        promoted = current.moved(Status.ACTIVE, code, message, now).model_copy(
+            update={
+                "credential": current.rotation.promoted(),
+                "rotation": None,
+                "last_validated_at": now,
+                "capabilities": _ordered(result.capabilities),
+            }
+        )
+        old = frozenset({current.credential.credential_id}) if current.credential else frozenset()
+        return Plan(promoted, destroy=old)
+
+
+def _ordered(capabilities: tuple[str, ...]) -> tuple[str, ...]:
+    """In the vocabulary's order, whatever order a validator listed them in."""
+    return tuple(c for c in CAPABILITIES if c in capabilities)
+
+
+def _verdict_message(result: ValidationResult) -> tuple[str | None, str | None]:
+    """(status_code, status_message) of a verdict: a valid one says nothing unless it has a detail."""
+    if result.outcome == "valid":
+        return ("valid", result_message(result)) if result.detail else (None, None)
+    return result.outcome, result_message(result)
 
 
 def _verdict_status(status: Status, result: ValidationResult) -> Status:

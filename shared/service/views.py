@@ -36,6 +36,7 @@ def integration_view(item: Integration) -> dict[str, Any]:
         "created_at": iso(item.created_at),
         "updated_at": iso(item.updated_at),
         "last_validated_at": iso(item.last_validated_at),
+        "capabilities": None if item.capabilities is None else list(item.capabilities),
     }
 
 
@@ -54,6 +55,7 @@ def not_configured_view(org: str, provider: str, category: str, name: str) -> di
         "created_at": None,
         "updated_at": None,
         "last_validated_at": None,
+        "capabilities": None,
     }
 
 

@@ -73,6 +73,7 @@ def full_integration(org: str = "acme", provider: str = "gcp") -> Integration:
         created_at=T0,
         updated_at=T0 + timedelta(minutes=5),
         last_validated_at=T0 + timedelta(minutes=4),
+        capabilities=("costs", "usage"),
     )
 
 

@@ -34,3 +34,16 @@ def test_tables_match_the_schema_files_and_are_clustered(bq_store: BigQueryStore
         if {"org_slug", "provider"} <= columns:
             assert table.clustering_fields == ["org_slug", "provider"]
     assert CLUSTERING["org_api_keys"] == ["api_key_hash"]
+
+
+def test_a_table_of_an_earlier_release_gains_the_columns_added_since(bq_store: BigQueryStore):
+    name = f"{PROJECT}.{bq_store.dataset}.org_integrations"
+    table = bq_store.client.get_table(name)
+    bq_store.client.delete_table(name)
+    older = [field for field in table.schema if field.name != "capabilities"]  # as the release before it
+    bq_store.client.create_table(type(table)(name, schema=older))
+    bq_store.init_store()  # ALTER TABLE ... ADD COLUMN (bqemulator keeps its old metadata: queries are the proof)
+    from tests.contract.test_store_contract import full_integration
+
+    bq_store.insert_integration(full_integration())
+    assert bq_store.get_integration("acme", "gcp").capabilities == ("costs", "usage")

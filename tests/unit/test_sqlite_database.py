@@ -11,9 +11,12 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from shared.adapters import rows
 from shared.adapters.sqlite_store import SqliteStore
 from shared.adapters.sqlite_store.database import SQLITE_TYPES, schema_sql
+from shared.domain.errors import StoreError
 from shared.domain.lifecycle import Status
 from shared.ports import Write
 from tests.contract.test_store_contract import T0, full_integration, make_event
@@ -77,8 +80,10 @@ def test_keys_and_indexes_are_those_of_the_previous_release():
     old.executescript(PREVIOUS_RELEASE)
     for table in rows.TABLES:
         assert keys_and_indexes(new, table) == keys_and_indexes(old, table)
-        # the same columns; the schema files also make primary keys NOT NULL (never NULL anyway)
-        assert [c[:2] for c in columns(new, table)] == [c[:2] for c in columns(old, table)]
+        # the same columns, plus those added since (migrated in by add_missing_columns); the schema
+        # files also make primary keys NOT NULL (never NULL anyway)
+        added = [("capabilities", "TEXT")] if table == "org_integrations" else []
+        assert [c[:2] for c in columns(new, table)] == [c[:2] for c in columns(old, table)] + added
 
 
 def test_a_column_added_to_a_schema_file_is_in_a_new_stores_table(schema_dir: Path, tmp_path: Path):  # noqa: F811
@@ -126,3 +131,31 @@ def test_a_file_of_the_previous_release_opens_and_keeps_working(tmp_path: Path):
     store.commit(Write("acme", "gcp", None, full_integration()))
     assert store.get_integration("acme", "gcp") == full_integration().model_copy(update={"revision": 1})
     store.close()
+
+
+def test_a_file_of_the_previous_release_gains_the_columns_added_since(tmp_path: Path):
+    path = tmp_path / "integrations.db"
+    db = sqlite3.connect(path)
+    db.executescript(PREVIOUS_RELEASE)  # no `capabilities` column
+    db.close()
+    store = SqliteStore(path)
+    item = full_integration().model_copy(update={"capabilities": ("costs", "usage")})
+    store.commit(Write("acme", "gcp", None, item))
+    assert store.get_integration("acme", "gcp").capabilities == ("costs", "usage")
+    store.close()
+    db = sqlite3.connect(path)
+    assert "capabilities" in {name for name, *_ in columns(db, "org_integrations")}
+    db.close()
+
+
+def test_a_new_required_column_is_refused_not_half_migrated(schema_dir: Path, tmp_path: Path):  # noqa: F811
+    store = SqliteStore(tmp_path / "s.db")
+    store.init_store()
+    store.close()
+    path = schema_dir / "org_credentials.json"
+    path.write_text(
+        json.dumps(json.loads(path.read_text()) + [{"name": "added", "type": "STRING", "mode": "REQUIRED"}])
+    )
+    rows.forget_schemas()
+    with pytest.raises(StoreError, match="REQUIRED"):
+        SqliteStore(tmp_path / "s.db").init_store()

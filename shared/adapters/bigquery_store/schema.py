@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ...domain.errors import StoreError
 from .. import rows
 from .dataset import Dataset
 
@@ -22,6 +23,15 @@ def init_store(ds: Dataset) -> None:
             ]
             table = bq.Table(f"{ds.project}.{ds.dataset}.{name}", schema=schema)
             table.clustering_fields = CLUSTERING[name]
-            ds.client.create_table(table, exists_ok=True)
+            existing = ds.client.create_table(table, exists_ok=True)
+            known = {field.name for field in existing.schema}
+            for field in schema:  # a column a schema file gained since the table was made
+                if field.name not in known:
+                    if field.mode == "REQUIRED":
+                        raise StoreError(
+                            f"{name}.{field.name} is new and REQUIRED: it needs a migration with a default"
+                        )
+                    # DDL (one job, only on a table made by an earlier release): additive, keeps every row
+                    ds.client.query(f"ALTER TABLE {ds.table(name)} ADD COLUMN {field.name} {field.field_type}").result()
 
     ds.run(create)

@@ -47,6 +47,18 @@ def schema_sql() -> str:
     return ";\n".join(statements + list(INDEXES)) + ";\n"
 
 
+def add_missing_columns(conn: sqlite3.Connection) -> None:
+    """A store file made by an earlier release gets the columns a schema file has gained since
+    (always NULLABLE: an old row simply has none). CREATE TABLE IF NOT EXISTS never adds them."""
+    for table in rows.TABLES:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for column in rows.columns(table):
+            if column.name not in present:
+                if column.required:
+                    raise StoreError(f"{table}.{column.name} is new and REQUIRED: it needs a migration with a default")
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column.name} {SQLITE_TYPES[column.type]}")
+
+
 def text(value: Any) -> Any:
     """A row value as SQLite keeps it: timestamps (already UTC, ms) as ISO text, the rest as is."""
     return value.isoformat(timespec="milliseconds") if isinstance(value, datetime) else value
@@ -99,6 +111,7 @@ class Database:
         with self._init_lock:
             if not self._ready:
                 conn.executescript(schema_sql())
+                add_missing_columns(conn)
                 self._ready = True
         self._local.conn = conn
         return conn
