@@ -56,7 +56,10 @@ class AnthropicValidator(HttpValidator):
     def ask(self, credential: Credential, config: dict[str, Any]) -> ValidationResult:
         admin = credential.value.startswith(ADMIN_PREFIX)
         base = self.settings.anthropic_base_url.rstrip("/")
-        url = f"{base}/v1/organizations/cost_report?starting_at={yesterday()}&limit=1" if admin else f"{base}/v1/models"
+        if admin:
+            url = base + "/v1/organizations/cost_report" + f"?starting_at={yesterday()}&limit=1"
+        else:
+            url = base + "/v1/models"
         headers = {"x-api-key": credential.value, "anthropic-version": API_VERSION, "accept": "application/json"}
         outcome = self.get(url, headers)
         if outcome.result is not None:

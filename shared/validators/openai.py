@@ -145,7 +145,7 @@ class OpenAIValidator(OpenAICompatibleValidator):
     # -- Admin keys: one page of the organization costs, what the cost pipeline reads
     def check_costs(self, credential: Credential, config: dict[str, Any]) -> ValidationResult:
         since = int(time.time()) - COSTS_WINDOW_SECONDS
-        url = self.settings.openai_base_url.rstrip("/") + f"/organization/costs?start_time={since}&limit=1"
+        url = self.settings.openai_base_url.rstrip("/") + "/organization/costs" + f"?start_time={since}&limit=1"
         # The organization APIs are not scoped to a project: `config.project` is not sent.
         headers = self.request_headers(credential, {k: v for k, v in config.items() if k != "project"})
         outcome = self.get(url, headers, is_transient=openai_is_transient)
