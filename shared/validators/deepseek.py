@@ -37,9 +37,6 @@ class DeepSeekValidator(OpenAICompatibleValidator):
     def request_headers(self, credential: Credential, config: dict[str, Any]) -> dict[str, str]:
         return {"authorization": f"Bearer {credential.value}", "accept": "application/json"}
 
-    def key_type(self, credential: Credential) -> str | None:
-        return None
-
     def ask(self, credential: Credential, config: dict[str, Any]) -> ValidationResult:
         models = self.check_models(credential, config)
         if models.outcome != "valid":

@@ -21,9 +21,9 @@ from shared.ports import ValidationResult
 from .base import HttpValidator, unexpected, unreadable, valid
 from .http import default_is_transient, json_body
 
-# `sk-` then the body; sub-prefixes (proj-, svcacct-, admin-, none) are hints, not rules.
+# `sk-` then the body; sub-prefixes (proj-, svcacct-, admin-, none) are hints, not rules:
+# only `sk-admin-` changes the check, and an unknown one gets the model-list check.
 OPENAI_KEY = re.compile(r"sk-[A-Za-z0-9_-]{20,400}")
-KNOWN_SUBPREFIXES = ("proj", "svcacct", "admin")
 ADMIN_PREFIX = "sk-admin-"
 # The scope the organization costs and usage endpoints need (Admin keys only).
 USAGE_SCOPE = "api.usage.read"
@@ -83,10 +83,6 @@ class OpenAICompatibleValidator(HttpValidator):
         if credential.kind != "api_key" or value.startswith("sk-ant-") or not OPENAI_KEY.fullmatch(value):
             raise InvalidFormatError()
 
-    def key_type(self, credential: Credential) -> str | None:
-        sub = credential.value[3:].split("-", 1)[0]
-        return sub if sub in KNOWN_SUBPREFIXES else None
-
     def request_headers(self, credential: Credential, config: dict[str, Any]) -> dict[str, str]:
         headers = {"authorization": f"Bearer {credential.value}", "accept": "application/json"}
         if config.get("organization"):
@@ -116,11 +112,9 @@ class OpenAICompatibleValidator(HttpValidator):
         code, kind, message = error_fields(response)
         if status == 200:
             return self.models_valid(credential)
+        if status in (401, 403) and is_missing_scope(code, message):
+            return ValidationResult("missing_permissions", "the key lacks the scope to list models (api.model.read)")
         if status == 401:
-            if is_missing_scope(code, message):
-                return ValidationResult(
-                    "missing_permissions", "the key lacks the scope to list models (api.model.read)"
-                )
             return ValidationResult("invalid_credentials", None)
         if status == 403:
             if "unsupported_country" in code:

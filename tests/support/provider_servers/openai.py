@@ -6,7 +6,7 @@ Key types behave as OpenAI's do:
   - Admin keys (`sk-admin-`) are refused on `/v1/models` ("Missing scopes: api.model.read");
   - every other key is refused on the organization APIs ("Missing scopes: api.usage.read").
 OpenAI sends those refusals as 401 or as 403: `server.state["missing_scope_status"] = 403`
-switches every "Missing scopes" answer to 403 (default 401).
+switches every "Missing scopes" answer (the `missing_scope` scenario's too) to 403 (default 401).
 
 Scenarios on /v1/models: valid, invalid, missing_scope, forbidden, quota, rate_limited,
 server_error, plus the shared slow / flaky / unavailable. On the organization APIs, for
@@ -117,7 +117,7 @@ def answer_openai(server: ProviderServer, req: Incoming, *, models_path: str = "
         return common
     if scenario == "missing_scope":
         return openai_error(
-            401,
+            server.state.get("missing_scope_status", 401),
             "You have insufficient permissions for this operation. Missing scopes: api.model.read. Check that you have the "
             "correct role in your organization (Reader, Writer, Owner) and project (Member, Owner), and if you're using a "
             "restricted API key, that it has the necessary scopes.",

@@ -7,6 +7,7 @@ providers do)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Callable
@@ -72,6 +73,8 @@ ROWS: list[tuple[str, str, Callable[[], str], str, dict, dict, str, str | None, 
      OPENAI_INFERENCE_ONLY, ("inference",), [OPENAI_MODELS]),
     ("openai-project-no-model-scope", "openai", openai_key, "missing_scope", {}, {}, "missing_permissions",
      "the key lacks the scope to list models (api.model.read)", (), [OPENAI_MODELS]),
+    ("openai-project-no-model-scope-403", "openai", openai_key, "missing_scope", {"missing_scope_status": 403}, {},
+     "missing_permissions", "the key lacks the scope to list models (api.model.read)", (), [OPENAI_MODELS]),
     ("openai-project-unknown", "openai", openai_key, "invalid", {}, {}, "invalid_credentials", None, (),
      [OPENAI_MODELS]),
     # Anthropic: Admin keys read the cost report, API keys list models.
@@ -107,15 +110,19 @@ ROWS: list[tuple[str, str, Callable[[], str], str, dict, dict, str, str | None, 
     [pytest.param(*row[1:], id=row[0]) for row in ROWS],
 )
 def test_the_check_follows_the_key_type(
-    provider_servers, make_validator, validator, make_key, scenario, state, config, outcome, detail, capabilities, paths
-):
+    provider_servers, make_validator, caplog, validator, make_key, scenario, state, config, outcome, detail,
+    capabilities, paths,
+):  # fmt: skip
+    caplog.set_level(logging.DEBUG)
     server = getattr(provider_servers, validator)
     server.state.update(state)
     key = server.set(make_key(), scenario)
     result = make_validator(validator).validate(api_key(key), config)
     assert (result.outcome, result.detail, result.capabilities) == (outcome, detail, capabilities)
     assert [r.path for r in server.requests] == paths
+    # The key travels in a header only, and no part of it in the verdict or the log.
     assert not any(r.secret_in_url for r in server.requests)
+    assert key[-12:] not in repr(result) and key[-12:] not in caplog.text
 
 
 def _query(server, path: str) -> dict[str, list[str]]:
