@@ -65,12 +65,22 @@ class HttpValidator:
         except Exception as exc:  # noqa: BLE001 - see the docstring
             log.warning("provider answer could not be read",
                         extra={"fields": {"provider": self.provider, "error_type": type(exc).__name__}})  # fmt: skip
-            return ValidationResult("provider_unavailable", f"{self.provider} sent an answer that could not be read")
+            return unreadable(self.provider)
 
     def get(self, url: str, headers: dict[str, str], **kwargs: Any) -> Outcome:
         return request_with_retries(
             self._client, "GET", url, self.settings, headers=headers, provider=self.provider, **kwargs
         )
+
+
+def valid(*capabilities: str, detail: str | None = None) -> ValidationResult:
+    """A valid verdict with what the check proved (names from domain.models.CAPABILITIES)."""
+    return ValidationResult("valid", detail, capabilities)
+
+
+def unreadable(provider: str) -> ValidationResult:
+    """A success status whose body is not the page the provider documents: nothing is proven."""
+    return ValidationResult("provider_unavailable", f"{provider} sent an answer that could not be read")
 
 
 def unexpected(provider: str, status: int) -> ValidationResult:

@@ -6,7 +6,7 @@ Live check (docs/providers.md):
 2. BigQuery `datasets.list` on the key's project;
 3. a dry-run query (`jobs.insert` with dryRun: no bytes billed) of
    `config.billing_export_table`, or of `SELECT 1` when none is configured, which
-   proves the account may run query jobs.
+   proves the account may run query jobs. Valid: `costs` when the table was read, else none.
 The token endpoint comes only from settings, never from the uploaded file.
 """
 
@@ -24,7 +24,7 @@ from shared.domain.errors import BadRequestError
 from shared.domain.models import Credential
 from shared.ports import ValidationResult
 
-from .base import HttpValidator, unexpected
+from .base import HttpValidator, unexpected, valid
 from .gcp_format import check_service_account, load_service_account, private_key_of
 from .http import default_is_transient, json_body, request_with_retries
 
@@ -35,6 +35,11 @@ JOB_USER = "roles/bigquery.jobUser"
 DATA_VIEWER = "roles/bigquery.dataViewer"
 # BigQuery says "slow down" with a 403 and one of these reasons.
 TRANSIENT_REASONS = frozenset({"rateLimitExceeded", "backendError", "internalError"})
+# Costs are proven only by reading the export table: without one the key is valid, with no capability.
+NO_TABLE = (
+    "token and BigQuery access checked; no billing export table configured: "
+    "costs need config.billing_export_table (project.dataset.table of the billing export)"
+)
 
 
 def _b64(data: bytes) -> str:
@@ -177,8 +182,8 @@ class GcpValidator(HttpValidator):
         reason, message = bigquery_error(response)
         if status == 200:
             if table:
-                return ValidationResult("valid", f"billing export table {table} is readable")
-            return ValidationResult("valid", "token and BigQuery access checked; no billing export table configured")
+                return valid("costs", detail=f"billing export table {table} is readable")
+            return valid(detail=NO_TABLE)
         if status == 401:
             return ValidationResult("invalid_credentials", "BigQuery refused the service account's token")
         if status == 403 and "bigquery.jobs.create" in message:

@@ -1,4 +1,4 @@
-"""Gemini: `GET {gemini_base_url}/v1beta/models` with `x-goog-api-key` (never `?key=`)."""
+"""Gemini: `GET {gemini_base_url}/v1beta/models` with `x-goog-api-key` (never `?key=`). Valid: inference."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from shared.domain.errors import InvalidFormatError
 from shared.domain.models import Credential
 from shared.ports import ValidationResult
 
-from .base import HttpValidator, unexpected
+from .base import HttpValidator, unexpected, valid
 from .http import RETRY_AFTER_CAP_SECONDS, header_retry_after, json_body, parse_duration
 
 GEMINI_KEY = re.compile(r"AIza[A-Za-z0-9_-]{35}")
@@ -83,7 +83,7 @@ class GeminiValidator(HttpValidator):
         rpc_status, details = google_error(response)
         reason, metadata = error_info(details)
         if status == 200:
-            return ValidationResult("valid", None)
+            return valid("inference")
         if reason in ("API_KEY_INVALID", "API_KEY_EXPIRED") or status == 401:
             return ValidationResult("invalid_credentials", None)
         if status == 403 or rpc_status == "PERMISSION_DENIED":

@@ -36,6 +36,8 @@ SETTINGS = (
 # What the service's validator must make of each printed credential (scenario -> outcome).
 OUTCOMES = {
     "valid": "valid",
+    "no_balance": "valid",
+    "read_only": "missing_permissions",
     "missing_scope": "missing_permissions",
     "quota": "missing_permissions",
     "unavailable": "provider_unavailable",

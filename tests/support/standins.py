@@ -33,24 +33,33 @@ from tests.support.provider_servers import (
 )
 
 # (variable, server attribute, key maker, scenario, what the service makes of it)
+# fmt: off
 API_KEYS: list[tuple[str, str, Callable[[], str], str, str]] = [
-    ("OPENAI_KEY", "openai", openai_key, "valid", "valid -> active"),
+    ("OPENAI_ADMIN_KEY", "openai", lambda: openai_key("admin"), "valid", "Admin key -> active, reads costs and usage"),
+    ("OPENAI_ADMIN_KEY_NEW", "openai", lambda: openai_key("admin"), "valid", "Admin key too: rotate to it"),
+    ("OPENAI_ADMIN_KEY_READ_ONLY", "openai", lambda: openai_key("admin"), "read_only",
+     "-> error, Missing permissions (api.usage.read)"),
+    ("OPENAI_KEY", "openai", openai_key, "valid", "project key -> active, inference only"),
     ("OPENAI_KEY_NEW", "openai", openai_key, "valid", "valid too: rotate to it"),
     ("OPENAI_KEY_MISSING_SCOPE", "openai", openai_key, "missing_scope", "-> error, Missing permissions"),
     ("OPENAI_KEY_QUOTA", "openai", openai_key, "quota", "-> error, Missing permissions (quota)"),
     ("OPENAI_KEY_DOWN", "openai", openai_key, "unavailable", "-> error, Provider unavailable (after retries)"),
-    ("ANTHROPIC_KEY", "anthropic", anthropic_key, "valid", "valid -> active"),
+    ("ANTHROPIC_ADMIN_KEY", "anthropic", lambda: anthropic_key(admin=True), "valid",
+     "Admin key -> active, reads costs and usage"),
+    ("ANTHROPIC_KEY", "anthropic", anthropic_key, "valid", "API key -> active, inference only"),
     ("ANTHROPIC_KEY_FORBIDDEN", "anthropic", anthropic_key, "forbidden", "-> error, Missing permissions"),
     ("ANTHROPIC_KEY_BILLING", "anthropic", anthropic_key, "billing", "-> error, Missing permissions (billing)"),
     ("GEMINI_KEY", "gemini", gemini_key, "valid", "valid -> active"),
     ("GEMINI_KEY_SERVICE_DISABLED", "gemini", gemini_key, "service_disabled", "-> error, API disabled in project"),
-    ("DEEPSEEK_KEY", "deepseek", deepseek_key, "valid", "valid -> active"),
+    ("DEEPSEEK_KEY", "deepseek", deepseek_key, "valid", "valid -> active, inference and balance"),
+    ("DEEPSEEK_KEY_EMPTY", "deepseek", deepseek_key, "no_balance", "-> active, the account has no balance"),
     ("DEEPSEEK_KEY_NO_BALANCE", "deepseek", deepseek_key, "insufficient_balance", "-> error, Missing permissions"),
 ]
+# fmt: on
 
 # (variable, scenario, what the service makes of it): service-account key files for `gcp`.
 GCP_KEY_FILES: list[tuple[str, str, str]] = [
-    ("GCP_KEY_FILE", "valid", "valid -> active"),
+    ("GCP_KEY_FILE", "valid", "valid -> active (reads costs with a billing_export_table)"),
     ("GCP_KEY_FILE_DISABLED", "disabled", "-> error, API key invalid or expired"),
     ("GCP_KEY_FILE_NO_DATA_VIEWER", "no_data_viewer", "-> error, Missing permissions (with a billing_export_table)"),
 ]

@@ -104,13 +104,17 @@ def test_providers_page_names_every_setting_and_path_a_check_calls():
         "{ANTHROPIC_BASE_URL}/v1/models",
         "{GEMINI_BASE_URL}/v1beta/models",
         "{DEEPSEEK_BASE_URL}/models",
+        "{DEEPSEEK_BASE_URL}/user/balance",
+        "{OPENAI_BASE_URL}/organization/costs",
+        "{ANTHROPIC_BASE_URL}/v1/organizations/cost_report",
         "POST {GCP_TOKEN_URI}",
         "/projects/<p>/datasets",
         "/projects/<p>/jobs",
     ):
         assert path in text, path
     sources = "\n".join(p.read_text() for p in (ROOT / "shared" / "validators").glob("*.py"))
-    for suffix in ('"/models"', '"/v1/models"', '"/v1beta/models"', "/datasets?maxResults=1", "/jobs"):
+    for suffix in ('"/models"', '"/v1/models"', '"/v1beta/models"', "/datasets?maxResults=1", "/jobs",
+                   '"/user/balance"', '"/organization/costs"', '"/v1/organizations/cost_report"'):  # fmt: skip
         assert suffix in sources, f"the code no longer calls {suffix}: update docs/providers.md"
 
 

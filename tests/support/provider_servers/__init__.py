@@ -7,12 +7,16 @@ keys get the provider's invalid-key answer. Auth headers are checked the way the
 provider checks them. Requests are recorded by method, path, query and header *names*
 (never values), so tests can assert a key never travelled in a URL.
 
-Bodies follow the providers' documented error shapes (see docs/providers.md).
+Bodies follow the providers' documented error and page shapes (see docs/providers.md), and
+key types behave as the providers' do: Admin keys (`openai_key("admin")`,
+`anthropic_key(admin=True)`) are refused on the model lists and answer on the cost APIs,
+where every other key is refused.
 
   keys.py       test keys, made at test time (API keys, RSA keys, service-account key files)
   server.py     one server: `ProviderServer`, its `Reply`/`Incoming`, the scenarios all share
-  openai.py     OpenAI and DeepSeek (OpenAI-compatible)
-  anthropic.py  Anthropic
+  openai.py     OpenAI: /v1/models and the organization costs / usage APIs (Admin keys)
+  deepseek.py   DeepSeek: /models (OpenAI-compatible) and /user/balance
+  anthropic.py  Anthropic: /v1/models and the Admin API (cost and usage reports)
   gemini.py     Gemini
   gcp.py        Google's OAuth token endpoint and BigQuery REST
   servers.py    `ProviderServers` (all of them together), `settings_for`, the pytest fixtures

@@ -13,7 +13,8 @@ from tests.support.provider_servers.anthropic import answer_anthropic
 from tests.support.provider_servers.gcp import answer_bigquery, answer_google_token
 from tests.support.provider_servers.gemini import answer_gemini
 from tests.support.provider_servers.keys import service_account_info
-from tests.support.provider_servers.openai import answer_deepseek, answer_openai
+from tests.support.provider_servers.deepseek import answer_deepseek
+from tests.support.provider_servers.openai import answer_openai
 from tests.support.provider_servers.server import ProviderServer
 
 

@@ -22,22 +22,23 @@ def test_format_rejects(make_validator, key):
 
 
 @pytest.mark.parametrize(
-    ("scenario", "outcome", "detail_has"),
+    ("scenario", "outcome", "detail_has", "paths"),
     [
-        ("valid", "valid", None),
-        ("invalid", "invalid_credentials", None),
-        ("insufficient_balance", "missing_permissions", "insufficient balance"),
+        # Issue 11: a valid model list is followed by the balance call.
+        ("valid", "valid", None, ["/models", "/user/balance"]),
+        ("invalid", "invalid_credentials", None, ["/models"]),
+        ("insufficient_balance", "missing_permissions", "insufficient balance", ["/models"]),
     ],
 )
-def test_answers_map_to_outcomes(provider_servers, make_validator, scenario, outcome, detail_has):
+def test_answers_map_to_outcomes(provider_servers, make_validator, scenario, outcome, detail_has, paths):
     key = provider_servers.deepseek.set(deepseek_key(), scenario)
     result = make_validator("deepseek").validate(api_key(key), {})
     assert result.outcome == outcome
     if detail_has:
         assert detail_has in result.detail
-    (request,) = provider_servers.deepseek.requests
-    assert (request.method, request.path) == ("GET", "/models")  # no /v1 on DeepSeek's base URL
-    assert "authorization" in request.header_names
+    requests = provider_servers.deepseek.requests
+    assert [(r.method, r.path) for r in requests] == [("GET", p) for p in paths]  # no /v1 on DeepSeek's base URL
+    assert all("authorization" in r.header_names for r in requests)
 
 
 def test_overload_retried_then_unavailable(provider_servers, make_validator):
