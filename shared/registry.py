@@ -6,6 +6,7 @@ subscription. Other providers declare the optional, non-secret config keys they 
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -39,8 +40,14 @@ def saas_config_model() -> type:
         plan: str = Field(min_length=1, max_length=100)
         seats: int = Field(ge=0, le=10_000_000, strict=True)
         monthly_cost: float = Field(ge=0, le=1e12)
-        currency: str
+        currency: str = Field(json_schema_extra={"enum": sorted(CURRENCIES)})
         billing_cycle: Literal["monthly", "annual"]
+
+        @field_validator("seats", mode="before")
+        @classmethod
+        def _whole(cls, value: Any) -> Any:
+            # JSON has one number type: 12.0 is the integer 12, as JSON Schema (the form) says.
+            return int(value) if isinstance(value, float) and value.is_integer() else value
 
         @field_validator("monthly_cost", mode="before")
         @classmethod
@@ -59,6 +66,20 @@ def saas_config_model() -> type:
     return SaasConfig
 
 
+@lru_cache(maxsize=1)
+def _saas_config_schema() -> dict[str, Any]:
+    schema = saas_config_model().model_json_schema()
+    schema.pop("title", None)
+    for spec in schema["properties"].values():
+        spec.pop("title", None)
+    return schema
+
+
+def _anchored(pattern: str) -> str:
+    """The pattern for JSON Schema, which searches: anchored, as re.fullmatch checks it."""
+    return pattern if pattern.startswith("^") and pattern.endswith("$") else f"^(?:{pattern})$"
+
+
 @dataclass(frozen=True)
 class ConfigField:
     name: str
@@ -75,6 +96,8 @@ class Provider:
     validator: str | None = None
     planned: bool = False
     config_fields: tuple[ConfigField, ...] = field(default_factory=tuple)
+    hint: str = ""  # the setup form's: what to paste as the credential
+    steps: tuple[str, ...] = ()  # the setup form's: how to get the credential and the config
 
     @property
     def manual(self) -> bool:
@@ -116,6 +139,23 @@ class Provider:
                 raise BadRequestError(f"Field 'config.{spec.name}' is required")
         return dict(config)
 
+    def config_schema(self) -> dict[str, Any]:
+        """The JSON Schema (2020-12) of what validate_config accepts, built from the same
+        definitions (the SaaS model; the config fields and their patterns), so the setup form
+        cannot promise what a setup refuses."""
+        if self.manual:
+            return copy.deepcopy(_saas_config_schema())
+        schema: dict[str, Any] = {"type": "object", "additionalProperties": False}
+        if self.config_fields:
+            schema["properties"] = {
+                f.name: {"type": "string", **({"pattern": _anchored(f.pattern)} if f.pattern else {})}
+                for f in self.config_fields
+            }
+        required = [f.name for f in self.config_fields if f.required]
+        if required:
+            schema["required"] = required
+        return schema
+
 
 class Registry:
     def __init__(self, providers: dict[str, Provider]):
@@ -148,6 +188,7 @@ def load_registry(path: Path | None = None) -> Registry:
             ConfigField(name=name, pattern=f.get("pattern"), required=bool(f.get("required", False)))
             for name, f in (spec.get("config") or {}).items()
         )
+        setup = spec.get("setup") or {}
         providers[key] = Provider(
             key=key,
             display_name=spec["display_name"],
@@ -156,6 +197,8 @@ def load_registry(path: Path | None = None) -> Registry:
             validator=spec.get("validator"),
             planned=spec.get("status") == "planned",
             config_fields=fields,
+            hint=setup.get("hint", ""),
+            steps=tuple(setup.get("steps") or ()),
         )
     return Registry(providers)
 
