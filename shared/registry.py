@@ -6,7 +6,6 @@ subscription. Other providers declare the optional, non-secret config keys they 
 
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -64,20 +63,6 @@ def saas_config_model() -> type:
             return value
 
     return SaasConfig
-
-
-@lru_cache(maxsize=1)
-def _saas_config_schema() -> dict[str, Any]:
-    schema = saas_config_model().model_json_schema()
-    schema.pop("title", None)
-    for spec in schema["properties"].values():
-        spec.pop("title", None)
-    return schema
-
-
-def _anchored(pattern: str) -> str:
-    """The pattern for JSON Schema, which searches: anchored, as re.fullmatch checks it."""
-    return pattern if pattern.startswith("^") and pattern.endswith("$") else f"^(?:{pattern})$"
 
 
 @dataclass(frozen=True)
@@ -138,23 +123,6 @@ class Provider:
             if spec.required and spec.name not in config:
                 raise BadRequestError(f"Field 'config.{spec.name}' is required")
         return dict(config)
-
-    def config_schema(self) -> dict[str, Any]:
-        """The JSON Schema (2020-12) of what validate_config accepts, built from the same
-        definitions (the SaaS model; the config fields and their patterns), so the setup form
-        cannot promise what a setup refuses."""
-        if self.manual:
-            return copy.deepcopy(_saas_config_schema())
-        schema: dict[str, Any] = {"type": "object", "additionalProperties": False}
-        if self.config_fields:
-            schema["properties"] = {
-                f.name: {"type": "string", **({"pattern": _anchored(f.pattern)} if f.pattern else {})}
-                for f in self.config_fields
-            }
-        required = [f.name for f in self.config_fields if f.required]
-        if required:
-            schema["required"] = required
-        return schema
 
 
 class Registry:

@@ -3,18 +3,24 @@ frontend to draw the form before anything is stored.
 
 All of it comes from the registry (configs/providers.yml): the credential's kind, the hint of
 what to paste and the steps written beside each provider, and the JSON Schema of `config`,
-built from the definitions `validate_config` checks with, so the form never promises what a
-setup refuses. Nothing is read from the store: no integration needs to exist.
+built from the definitions `Provider.validate_config` checks with (the SaaS subscription model,
+the config fields and their patterns), so the form never promises what a setup refuses
+(tests/unit/test_config_schema.py holds the two to the same verdicts). Nothing is read from the
+store: no integration needs to exist. Built here, not in the registry, so that only this
+function's cold start compiles it.
 """
 
 from __future__ import annotations
 
+import copy
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..logs import bind
+from ..registry import saas_config_model
 
 if TYPE_CHECKING:
-    from ..registry import Registry
+    from ..registry import Provider, Registry
     from .requests import Actor
 
 
@@ -32,6 +38,36 @@ class SetupForms:
             "category": provider.category,
             "display_name": provider.display_name,
             "credential": {"kind": provider.credential, "hint": provider.hint},
-            "config_schema": provider.config_schema(),
+            "config_schema": config_schema(provider),
             "steps": list(provider.steps),
         }
+
+
+def config_schema(provider: Provider) -> dict[str, Any]:
+    """The JSON Schema (2020-12) of what `provider.validate_config` accepts."""
+    if provider.manual:
+        return copy.deepcopy(_subscription_schema())
+    schema: dict[str, Any] = {"type": "object", "additionalProperties": False}
+    if provider.config_fields:
+        schema["properties"] = {
+            f.name: {"type": "string", **({"pattern": _anchored(f.pattern)} if f.pattern else {})}
+            for f in provider.config_fields
+        }
+    required = [f.name for f in provider.config_fields if f.required]
+    if required:
+        schema["required"] = required
+    return schema
+
+
+@lru_cache(maxsize=1)
+def _subscription_schema() -> dict[str, Any]:
+    schema = saas_config_model().model_json_schema()  # the currency list is the model's schema extra
+    schema.pop("title", None)
+    for spec in schema["properties"].values():
+        spec.pop("title", None)
+    return schema
+
+
+def _anchored(pattern: str) -> str:
+    """JSON Schema searches with a pattern, validate_config fullmatches it: anchor it."""
+    return pattern if pattern.startswith("^") and pattern.endswith("$") else f"^(?:{pattern})$"

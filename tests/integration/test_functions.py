@@ -414,7 +414,10 @@ def test_get_setup_form(service_env, api: Api) -> None:
     anthropic = api.call("get_setup_form", "GET", f"/{ORG}/anthropic/setup", 200)
     assert "sk-ant-admin01-" in anthropic["credential"]["hint"]
     gcp = api.call("get_setup_form", "GET", f"/{ORG}/gcp/setup", 200)
-    assert "billing export" in gcp["credential"]["hint"].lower() and "billing_export_table" in gcp["config_schema"]["properties"]
+    assert (
+        "billing export" in gcp["credential"]["hint"].lower()
+        and "billing_export_table" in gcp["config_schema"]["properties"]
+    )
     slack = api.call("get_setup_form", "GET", f"/{ORG}/slack/setup", 200)
     assert slack["credential"]["kind"] == "none"
     assert list(Draft202012Validator(slack["config_schema"]).iter_errors(SAAS_CONFIG)) == []

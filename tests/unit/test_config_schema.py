@@ -1,4 +1,4 @@
-"""The JSON Schema of `config` (the setup form's, built by `Provider.config_schema`) and the check
+"""The JSON Schema of `config` (the setup form's, built by `setup_forms.config_schema`) and the check
 a setup runs (`Provider.validate_config`) cannot drift: on a table of examples, every provider's
 schema accepts exactly what its check accepts. And configs/openapi.yaml describes each
 provider's config with that same schema (`IntegrationConfig`)."""
@@ -13,6 +13,7 @@ from jsonschema import Draft202012Validator, ValidationError, validators
 
 from shared.domain.errors import BadRequestError
 from shared.registry import Provider, get_registry
+from shared.service.setup_forms import config_schema
 from tests.support import openapi
 
 PROVIDERS = get_registry().available()
@@ -82,7 +83,7 @@ def accepted_by_check(provider: Provider, config: Any) -> bool:
 
 @pytest.mark.parametrize("provider", PROVIDERS, ids=lambda p: p.key)
 def test_the_schema_accepts_exactly_what_the_setup_accepts(provider: Provider) -> None:
-    schema = provider.config_schema()
+    schema = config_schema(provider)
     Draft202012Validator.check_schema(schema)
     validator = EcmaValidator(schema)
     disagree = [
@@ -111,7 +112,7 @@ def test_an_unanchored_pattern_is_anchored_as_fullmatch_checks_it() -> None:
     from shared.registry import ConfigField
 
     provider = Provider("x", "X", "llm", "api_key", config_fields=(ConfigField("region", "[a-z]+"),))
-    pattern = provider.config_schema()["properties"]["region"]["pattern"]
+    pattern = config_schema(provider)["properties"]["region"]["pattern"]
     assert EcmaValidator({"pattern": pattern}).is_valid("eu")
     assert not EcmaValidator({"pattern": pattern}).is_valid("eu-1")
     assert not accepted_by_check(provider, {"region": "eu-1"})
@@ -157,4 +158,4 @@ def test_openapi_describes_each_config_with_the_form_schema(provider: Provider) 
     options = member["properties"]["config"]["oneOf"]
     assert {"type": "null"} in options  # not_configured
     [documented] = [o for o in options if o != {"type": "null"}]
-    assert _meaning(documented) == _meaning(provider.config_schema())
+    assert _meaning(documented) == _meaning(config_schema(provider))
