@@ -42,18 +42,13 @@ def saas_config_model() -> type:
         currency: str = Field(json_schema_extra={"enum": sorted(CURRENCIES)})
         billing_cycle: Literal["monthly", "annual"]
 
-        @field_validator("seats", mode="before")
-        @classmethod
-        def _whole(cls, value: Any) -> Any:
-            # JSON has one number type: 12.0 is the integer 12, as JSON Schema (the form) says.
-            return int(value) if isinstance(value, float) and value.is_integer() else value
-
-        @field_validator("monthly_cost", mode="before")
+        @field_validator("monthly_cost", "seats", mode="before")
         @classmethod
         def _number(cls, value: Any) -> Any:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError("must be a number")
-            return value
+            # JSON has one number type: 12.0 is the integer 12, as in JSON Schema (the setup form's).
+            return int(value) if isinstance(value, float) and value.is_integer() else value
 
         @field_validator("currency")
         @classmethod
@@ -81,8 +76,6 @@ class Provider:
     validator: str | None = None
     planned: bool = False
     config_fields: tuple[ConfigField, ...] = field(default_factory=tuple)
-    hint: str = ""  # the setup form's: what to paste as the credential
-    steps: tuple[str, ...] = ()  # the setup form's: how to get the credential and the config
 
     @property
     def manual(self) -> bool:
@@ -156,7 +149,6 @@ def load_registry(path: Path | None = None) -> Registry:
             ConfigField(name=name, pattern=f.get("pattern"), required=bool(f.get("required", False)))
             for name, f in (spec.get("config") or {}).items()
         )
-        setup = spec.get("setup") or {}
         providers[key] = Provider(
             key=key,
             display_name=spec["display_name"],
@@ -165,8 +157,6 @@ def load_registry(path: Path | None = None) -> Registry:
             validator=spec.get("validator"),
             planned=spec.get("status") == "planned",
             config_fields=fields,
-            hint=setup.get("hint", ""),
-            steps=tuple(setup.get("steps") or ()),
         )
     return Registry(providers)
 

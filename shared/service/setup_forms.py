@@ -1,13 +1,15 @@
 """The setup form of a provider (GET /{org}/{provider}/setup): what a setup of it needs, for a
 frontend to draw the form before anything is stored.
 
-All of it comes from the registry (configs/providers.yml): the credential's kind, the hint of
-what to paste and the steps written beside each provider, and the JSON Schema of `config`,
-built from the definitions `Provider.validate_config` checks with (the SaaS subscription model,
-the config fields and their patterns), so the form never promises what a setup refuses
-(tests/unit/test_config_schema.py holds the two to the same verdicts). Nothing is read from the
-store: no integration needs to exist. Built here, not in the registry, so that only this
-function's cold start compiles it.
+All of it comes from configs/providers.yml: the credential's kind (the registry), the hint of
+what to paste and the steps written beside each provider (`setup:`), and the JSON Schema of
+`config`, built from the definitions `Provider.validate_config` checks with (the SaaS
+subscription model, the config fields and their patterns), so the form never promises what a
+setup refuses (tests/unit/test_config_schema.py holds the two to the same verdicts). Nothing is
+read from the store: no integration needs to exist.
+
+The texts and the schema are read and built here, not by the registry that every function
+loads: only this function's cold start pays for them.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from ..logs import bind
-from ..registry import saas_config_model
+from ..registry import CONFIG_DIR, saas_config_model
 
 if TYPE_CHECKING:
     from ..registry import Provider, Registry
@@ -31,16 +33,27 @@ class SetupForms:
     def form(self, actor: Actor, provider_key: str) -> dict[str, Any]:
         provider = self._registry.get(provider_key)  # unknown or planned: 404 unknown_provider
         bind(org=actor.org, provider=provider.key)
+        texts = setup_texts().get(provider.key, {})
         # A provider that needs more than a credential and a config (a block of its own, keyed
         # by the provider, for example one naming values the org must paste elsewhere) adds it here.
         return {
             "provider": provider.key,
             "category": provider.category,
             "display_name": provider.display_name,
-            "credential": {"kind": provider.credential, "hint": provider.hint},
+            "credential": {"kind": provider.credential, "hint": texts.get("hint", "")},
             "config_schema": config_schema(provider),
-            "steps": list(provider.steps),
+            "steps": list(texts.get("steps") or ()),
         }
+
+
+@lru_cache(maxsize=1)
+def setup_texts() -> dict[str, dict[str, Any]]:
+    """Each provider's `setup:` block of configs/providers.yml."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    raw = yaml.load((CONFIG_DIR / "providers.yml").read_text(), Loader=loader)  # noqa: S506 - a safe loader
+    return {key: spec.get("setup") or {} for key, spec in raw["providers"].items()}
 
 
 def config_schema(provider: Provider) -> dict[str, Any]:
