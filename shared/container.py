@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .service.pipelines import PipelineAccess
     from .service.revalidation import Revalidation
     from .service.rewrap import Rewrap
+    from .service.setup_forms import SetupForms
     from .service.setups import Setups
     from .service.validation import Validation
     from .service.writes import Writes
@@ -224,6 +225,12 @@ class Services:
             self.validation,
             self.clock,
         )
+
+    @cached_property
+    def setup_forms(self) -> SetupForms:
+        from .service.setup_forms import SetupForms
+
+        return SetupForms(self.registry)
 
     @cached_property
     def messages(self) -> Messages:

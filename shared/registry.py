@@ -39,15 +39,16 @@ def saas_config_model() -> type:
         plan: str = Field(min_length=1, max_length=100)
         seats: int = Field(ge=0, le=10_000_000, strict=True)
         monthly_cost: float = Field(ge=0, le=1e12)
-        currency: str
+        currency: str = Field(json_schema_extra={"enum": sorted(CURRENCIES)})
         billing_cycle: Literal["monthly", "annual"]
 
-        @field_validator("monthly_cost", mode="before")
+        @field_validator("monthly_cost", "seats", mode="before")
         @classmethod
         def _number(cls, value: Any) -> Any:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError("must be a number")
-            return value
+            # JSON has one number type: 12.0 is the integer 12, as in JSON Schema (the setup form's).
+            return int(value) if isinstance(value, float) and value.is_integer() else value
 
         @field_validator("currency")
         @classmethod

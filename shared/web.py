@@ -28,6 +28,7 @@ _PROVIDER = r"(?P<provider>[^/]+)"
 # function name -> (method, path pattern below BASE_PATH, takes a JSON body)
 ROUTES: dict[str, tuple[str, str, bool]] = {
     "setup_integration": ("POST", f"/{_ORG}/{_PROVIDER}/setup", True),
+    "get_setup_form": ("GET", f"/{_ORG}/{_PROVIDER}/setup", False),
     "validate_integration": ("POST", f"/{_ORG}/{_PROVIDER}/validate", False),
     "rotate_credential": ("POST", f"/{_ORG}/{_PROVIDER}/rotate", True),
     "disable_integration": ("POST", f"/{_ORG}/{_PROVIDER}/disable", False),

@@ -12,6 +12,7 @@ locals {
     disable_integration  = { trigger = "http", kms_roles = [], dataset_role = "roles/bigquery.dataEditor", publishes = ["status_events"] }
     enable_integration   = { trigger = "http", kms_roles = [], dataset_role = "roles/bigquery.dataEditor", publishes = ["validation", "status_events"] }
     get_integration      = { trigger = "http", kms_roles = [], dataset_role = "roles/bigquery.dataViewer", publishes = [] }
+    get_setup_form       = { trigger = "http", kms_roles = [], dataset_role = "roles/bigquery.dataViewer", publishes = [] }
     list_events          = { trigger = "http", kms_roles = [], dataset_role = "roles/bigquery.dataViewer", publishes = [] }
     list_integrations    = { trigger = "http", kms_roles = [], dataset_role = "roles/bigquery.dataViewer", publishes = [] }
     rotate_credential    = { trigger = "http", kms_roles = ["roles/cloudkms.cryptoKeyEncrypter"], dataset_role = "roles/bigquery.dataEditor", publishes = ["validation", "status_events"] }

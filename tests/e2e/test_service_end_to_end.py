@@ -313,6 +313,22 @@ def test_saas_entry_is_active_at_once(api):
     api.error("POST", f"/{ORG}/slack/setup", 400, "bad_request", json={"config": SAAS, "credential": "x"})
 
 
+def test_setup_form_of_any_provider_before_any_setup(live, api):
+    """GET and POST share the setup path: the form comes from its own function, the setup still works."""
+    form = api.call("GET", f"/{ORG}/anthropic/setup", 200)
+    assert form["credential"]["kind"] == "api_key" and "sk-ant-admin01-" in form["credential"]["hint"]
+    assert form["config_schema"] == {"type": "object", "additionalProperties": False} and form["steps"]
+    notion = api.call("GET", f"/{ORG}/notion/setup", 200)
+    assert notion["credential"]["kind"] == "none" and set(notion["config_schema"]["required"]) == set(SAAS)
+    assert api.call("GET", f"/{ORG}/gcp/setup", 200)["credential"]["kind"] == "service_account"
+    api.error("GET", f"/{ORG}/aws/setup", 404, "unknown_provider")
+    api.error("GET", f"/{ORG}/nope/setup", 404, "unknown_provider", "Unknown provider")
+    api.error("GET", "/other_org/openai/setup", 403, "forbidden")
+    refused = live.client(None).request("DELETE", f"/{ORG}/openai/setup")
+    assert refused.status_code == 405 and refused.headers["Allow"] == "GET, OPTIONS, POST"
+    api.error("GET", f"/{ORG}/notion", 404, "not_configured")  # reading a form stores nothing
+
+
 def test_encryption_failure_stores_nothing(live, api, providers, canaries):
     with live.break_encryption():  # local keyring corrupted, or Cloud KMS refusing every call
         key = providers.anthropic.set(anthropic_key(), "valid")
@@ -334,6 +350,7 @@ def test_cors_for_allowed_origins_only(live, keys):
     client = live.client(keys["acme"])
     ok = client.request("OPTIONS", f"/{ORG}/openai/setup", headers={"Origin": "https://app.example.com"})
     assert ok.status_code == 204 and ok.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert ok.headers["Allow"] == "GET, OPTIONS, POST"
     other = client.request("GET", f"/{ORG}", headers={"Origin": "https://evil.example.com"})
     assert "Access-Control-Allow-Origin" not in other.headers
 

@@ -23,6 +23,7 @@ FUNCTIONS: dict[str, tuple[list[tuple[str, str]], str | None, str, set[str]]] = 
     "validate_integration": ([("post", "/{org}/{provider}/validate")], DECRYPTER, EDITOR, {"status_events"}),
     "list_integrations": ([("get", "/{org}")], None, VIEWER, set()),
     "get_integration": ([("get", "/{org}/{provider}")], None, VIEWER, set()),
+    "get_setup_form": ([("get", "/{org}/{provider}/setup")], None, VIEWER, set()),
     "delete_integration": ([("delete", "/{org}/{provider}")], None, EDITOR, {"status_events"}),
     "rotate_credential": ([("post", "/{org}/{provider}/rotate")], ENCRYPTER, EDITOR, {"validation", "status_events"}),
     "disable_integration": ([("post", "/{org}/{provider}/disable")], None, EDITOR, {"status_events"}),

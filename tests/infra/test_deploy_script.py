@@ -17,7 +17,12 @@ import pytest
 from tests.infra.expected import DEPLOY_ENV_KEYS, EVENT_FUNCTIONS, REPO, functions_in_code
 
 DEPLOY = REPO / "deploy.sh"
-SCRIPTS = [DEPLOY, REPO / "terraform" / "scripts" / "wire_dead_letter.sh", REPO / "tools" / "checkov.sh"]
+SCRIPTS = [
+    DEPLOY,
+    REPO / "terraform" / "scripts" / "wire_dead_letter.sh",
+    REPO / "tools" / "checkov.sh",
+    REPO / "tools" / "typescript.sh",
+]
 SECRET = re.compile(
     r"sk-(proj|ant|admin|svcacct)-[A-Za-z0-9_-]{30,}|AIza[A-Za-z0-9_-]{35}|-----BEGIN (RSA )?PRIVATE KEY-----"
 )

@@ -36,6 +36,7 @@ HTTP_FUNCTIONS = [
     "enable_integration",
     "update_integration",
     "list_events",
+    "get_setup_form",
 ]
 SAAS_CONFIG = {"plan": "Team", "seats": 3, "monthly_cost": 24, "currency": "EUR", "billing_cycle": "annual"}
 
@@ -392,6 +393,50 @@ def test_list_events(service_env, api: Api) -> None:
     after = api.call("list_events", "GET", f"/{ORG}/openai/events", 200)["events"]
     assert {"setup", "disable", "enable", "delete"} <= {e["action"] for e in after}
     api.error("list_events", "GET", f"/{ORG}/aws/events", 404, "unknown_provider")
+
+
+# ================================================================ get_setup_form
+
+
+def test_get_setup_form(service_env, api: Api) -> None:
+    """Every available provider's form, with no integration of it: the form's schema takes what setup takes."""
+    from jsonschema import Draft202012Validator
+
+    from shared.registry import get_registry
+
+    for provider in get_registry().available():
+        form = api.call("get_setup_form", "GET", f"/{ORG}/{provider.key}/setup", 200)
+        assert (form["provider"], form["category"]) == (provider.key, provider.category)
+        assert form["credential"]["kind"] == provider.credential and form["steps"]
+        Draft202012Validator.check_schema(form["config_schema"])
+    openai = api.call("get_setup_form", "GET", f"/{ORG}/openai/setup", 200)
+    assert "sk-admin-" in openai["credential"]["hint"] and "inference" in openai["credential"]["hint"]
+    anthropic = api.call("get_setup_form", "GET", f"/{ORG}/anthropic/setup", 200)
+    assert "sk-ant-admin01-" in anthropic["credential"]["hint"]
+    gcp = api.call("get_setup_form", "GET", f"/{ORG}/gcp/setup", 200)
+    assert (
+        "billing export" in gcp["credential"]["hint"].lower()
+        and "billing_export_table" in gcp["config_schema"]["properties"]
+    )
+    slack = api.call("get_setup_form", "GET", f"/{ORG}/slack/setup", 200)
+    assert slack["credential"]["kind"] == "none"
+    assert list(Draft202012Validator(slack["config_schema"]).iter_errors(SAAS_CONFIG)) == []
+    assert api.setup("slack", {"config": SAAS_CONFIG})["status"] == "active"
+    # Reading a form stores nothing and counts nothing.
+    api.error("get_integration", "GET", f"/{ORG}/openai", 404, "not_configured")
+    assert api.call("list_events", "GET", f"/{ORG}/openai/events", 200)["events"] == []
+
+
+def test_get_setup_form_errors(service_env, api: Api) -> None:
+    api.error("get_setup_form", "GET", f"/{ORG}/nope/setup", 404, "unknown_provider", "Unknown provider")
+    assert "planned" in api.error("get_setup_form", "GET", f"/{ORG}/aws/setup", 404, "unknown_provider")
+    api.error("get_setup_form", "GET", f"/{ORG}/openai/setup", 401, "unauthorized", key=None)
+    api.error(
+        "get_setup_form", "GET", f"/{ORG}/openai/setup", 403, "forbidden", key=service_env.create_org("other_org")
+    )
+    api.error("get_setup_form", "GET", "/Bad-Org/openai/setup", 400, "bad_request")
+    api.error("get_setup_form", "PUT", f"/{ORG}/openai/setup", 405, "method_not_allowed")
+    assert api.last.headers["Allow"] == "GET, OPTIONS, POST"
 
 
 # ================================================================ validate_credential (CloudEvent)

@@ -37,6 +37,7 @@ SERVICE_RANKS = {
     "orgs": 5,
     "integrations": 5,
     "setups": 5,
+    "setup_forms": 5,
     "pipelines": 5,
     "rewrap": 5,
 }

@@ -21,6 +21,8 @@ from shared.domain.models import (
     Rotation,
 )
 from shared.registry import CATEGORIES, CURRENCIES, get_registry, saas_config_model
+from shared.service.requests import Actor
+from shared.service.setup_forms import SetupForms
 from shared.service.views import event_view, integration_view, not_configured_view
 from tests.support import openapi
 from tests.support.openapi import assert_conforms, component_errors
@@ -30,6 +32,7 @@ BASE = "/api/v1/integrations"
 # The endpoint table (docs/architecture.md): (method, path under the base) -> operationId (the function's name).
 ENDPOINTS: dict[tuple[str, str], str] = {
     ("POST", "/{org}/{provider}/setup"): "setup_integration",
+    ("GET", "/{org}/{provider}/setup"): "get_setup_form",
     ("POST", "/{org}/{provider}/validate"): "validate_integration",
     ("GET", "/{org}"): "list_integrations",
     ("GET", "/{org}/{provider}"): "get_integration",
@@ -67,6 +70,7 @@ EXPECTED_RESPONSES: dict[str, dict[int, set[str]]] = {
         503: {"provider_unavailable"},
     },
     "list_integrations": {200: set(), **COMMON},
+    "get_setup_form": {200: set(), **COMMON, 404: {"unknown_provider"}},
     "get_integration": {200: set(), **COMMON, **BOTH_404},
     "delete_integration": {204: set(), **COMMON, **BOTH_404},
     "rotate_credential": {
@@ -228,7 +232,7 @@ def sample_events() -> list[Event]:
             action="status_change",
             actor="system",
             outcome="ok",
-            details={"from": "pending", "to": "active"},
+            details={"from": "pending", "to": "active", "message": None},
         ),
     ]
 
@@ -298,6 +302,7 @@ def test_query_parameters():
         "list_events": {"limit", "cursor"},
         "validate_integration": set(),
         "get_integration": set(),
+        "get_setup_form": set(),
         "delete_integration": set(),
         "disable_integration": set(),
         "enable_integration": set(),
@@ -461,8 +466,7 @@ def test_saas_config_matches_the_registry():
     saas = schema("SaasConfig")
     assert set(saas["properties"]) == set(SaasConfig.model_fields)
     assert set(saas["required"]) == {n for n, f in SaasConfig.model_fields.items() if f.is_required()}
-    pattern = re.compile(saas["properties"]["currency"]["pattern"])
-    assert all(pattern.fullmatch(c) for c in CURRENCIES)
+    assert set(saas["properties"]["currency"]["enum"]) == CURRENCIES
     good = {"plan": "Team", "seats": 0, "monthly_cost": 0, "currency": "EUR", "billing_cycle": "annual"}
     SaasConfig.model_validate(good)
     assert component_errors("SaasConfig", good) == []
@@ -470,6 +474,8 @@ def test_saas_config_matches_the_registry():
         {**good, "seats": -1},
         {**good, "monthly_cost": -0.01},
         {**good, "currency": "usd"},
+        {**good, "currency": "XXX"},
+        {**good, "seats": 10_000_001},
         {**good, "billing_cycle": "weekly"},
         {**good, "extra": 1},
         {k: v for k, v in good.items() if k != "plan"},
@@ -489,6 +495,94 @@ def test_provider_configs_match_the_registry():
             assert {name: p.get("pattern") for name, p in properties.items()} == fields, provider.key
         else:
             assert fields == {}, f"{provider.key} takes config the document does not describe"
+
+
+# Every action's details as the service writes them (shared/service/: setups, integrations,
+# validation, pipelines, audit), and details no action writes.
+DETAILS_BY_ACTION: dict[str, list[dict[str, Any]]] = {
+    "setup": [{}, {"version": 1}, {"unchanged_credential": True}],
+    "rotate": [{"version": 3}],
+    "validate": [{}, {"target": "current"}, {"target": "rotation", "detail": "Missing scopes"}, {"retrying": True}],
+    "revalidate": [{"target": "current"}],
+    "edit": [{"fields": ["name"]}, {"fields": ["config", "name"]}],
+    "decrypt": [{}, {"version": 2}],
+    "status_change": [
+        {"from": "pending", "to": "active", "message": None},
+        {"from": "active", "to": "expired", "message": "API key invalid or expired"},
+    ],
+    "disable": [{}],
+    "enable": [{}],
+    "delete": [{}],
+}
+WRONG_DETAILS = [
+    ("setup", {"credential": "sk-test-plaintext"}),
+    ("setup", {"version": 0}),
+    ("rotate", {}),
+    ("validate", {"target": "staged"}),
+    ("edit", {"fields": ["credential"]}),
+    ("edit", {}),
+    ("status_change", {"from": "pending", "to": "revoked", "message": None}),
+    ("status_change", {"from": "pending", "to": "active"}),
+    ("delete", {"version": 1}),
+    ("decrypt", {"secret": "x"}),
+]
+
+
+def _event(action: str, details: dict[str, Any]) -> dict[str, Any]:
+    return {**event_view(sample_events()[0]), "action": action, "details": details}
+
+
+def test_every_action_has_its_details_schema():
+    assert set(DETAILS_BY_ACTION) == EVENT_ACTIONS
+    for action, examples in DETAILS_BY_ACTION.items():
+        for details in examples:
+            assert component_errors("Event", _event(action, details)) == [], (action, details)
+
+
+@pytest.mark.parametrize(
+    ("action", "details"), WRONG_DETAILS, ids=[f"{a}-{i}" for i, (a, _) in enumerate(WRONG_DETAILS)]
+)
+def test_event_details_schema_rejects(action, details):
+    assert component_errors("Event", _event(action, details)) != []
+
+
+def _configured(provider: str, category: str, config: Any) -> dict[str, Any]:
+    return {**_view(), "provider": provider, "category": category, "config": config}
+
+
+SAAS_ENTRY = {"plan": "Pro", "seats": 12, "monthly_cost": 87.5, "currency": "USD", "billing_cycle": "monthly"}
+
+
+@pytest.mark.parametrize(
+    ("provider", "category", "config"),
+    [
+        ("slack", "saas", SAAS_ENTRY),
+        ("cursor", "saas", SAAS_ENTRY),
+        ("gcp", "cloud", {}),
+        ("gcp", "cloud", {"billing_export_table": "my-project.billing.gcp_billing_export_v1_0123AB"}),
+        ("openai", "llm", {"organization": "org-abc", "project": "proj_abc"}),
+        ("deepseek", "llm", {}),
+    ],
+)
+def test_integration_config_by_provider_accepts(provider, category, config):
+    assert component_errors("Integration", _configured(provider, category, config)) == []
+
+
+@pytest.mark.parametrize(
+    ("provider", "category", "config"),
+    [
+        ("slack", "saas", {}),
+        ("slack", "saas", {**SAAS_ENTRY, "seats": "12"}),
+        ("slack", "llm", SAAS_ENTRY),
+        ("gcp", "cloud", SAAS_ENTRY),
+        ("gcp", "cloud", {"billing_export_table": "not a table"}),
+        ("openai", "llm", {"organization": "acme"}),
+        ("anthropic", "llm", {"project": "proj_abc"}),
+        ("aws", "cloud", {}),
+    ],
+)
+def test_integration_config_by_provider_rejects(provider, category, config):
+    assert component_errors("Integration", _configured(provider, category, config)) != []
 
 
 @pytest.mark.parametrize(
@@ -547,6 +641,9 @@ def test_conforms_accepts_documented_answers():
     assert_conforms("GET", f"{BASE}/acme_corp?category=llm", 200, {"org": "acme_corp", "integrations": [view]})
     page = {"events": [event_view(e) for e in sample_events()], "next_cursor": None}
     assert_conforms("GET", f"{BASE}/acme_corp/openai/events?limit=2", 200, page)
+    form = SetupForms(get_registry()).form(Actor(org="acme_corp", key_id="k1"), "openai")
+    assert_conforms("GET", f"{BASE}/acme_corp/openai/setup", 200, form, JSON)
+    assert_conforms("GET", f"{BASE}/acme_corp/aws/setup", 404, _error("unknown_provider", "Provider aws is planned"))
     assert_conforms("GET", f"{BASE}/acme_corp/openai", 404, _error("not_configured"))
     assert_conforms("GET", f"{BASE}/acme_corp/nope", 404, _error("unknown_provider", "Unknown provider: nope"))
     assert_conforms("POST", f"{BASE}/acme_corp/openai/setup", 400, _error("invalid_format"))
@@ -563,7 +660,7 @@ def test_conforms_accepts_documented_answers():
         _error("method_not_allowed"),
         {**JSON, "Allow": "GET, PATCH, DELETE, OPTIONS"},
     )
-    assert_conforms("GET", f"{BASE}/acme_corp/openai/setup", 405, _error("method_not_allowed"))
+    assert_conforms("DELETE", f"{BASE}/acme_corp/openai/setup", 405, _error("method_not_allowed"))
     assert_conforms("GET", "/api/v1/nothing/here", 404, _error("not_found"))
     assert_conforms("GET", f"{BASE}/acme_corp/openai/events/extra", 404, _error("not_found"))
 

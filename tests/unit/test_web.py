@@ -61,8 +61,10 @@ def assert_error(
         ("get_integration", "PUT", f"/{ORG}/openai", "DELETE, GET, OPTIONS, PATCH"),
         ("get_integration", "POST", f"/{ORG}/openai", "DELETE, GET, OPTIONS, PATCH"),
         ("delete_integration", "PUT", f"/{ORG}/openai", "DELETE, GET, OPTIONS, PATCH"),
-        ("setup_integration", "GET", f"/{ORG}/openai/setup", "OPTIONS, POST"),
-        ("setup_integration", "DELETE", f"/{ORG}/openai/setup", "OPTIONS, POST"),
+        # Two functions share the setup path (GET: the form, POST: the setup); either lists both.
+        ("setup_integration", "PUT", f"/{ORG}/openai/setup", "GET, OPTIONS, POST"),
+        ("setup_integration", "DELETE", f"/{ORG}/openai/setup", "GET, OPTIONS, POST"),
+        ("get_setup_form", "DELETE", f"/{ORG}/openai/setup", "GET, OPTIONS, POST"),
         ("list_integrations", "POST", f"/{ORG}", "GET, OPTIONS"),
         ("list_integrations", "DELETE", f"/{ORG}", "GET, OPTIONS"),
         ("list_events", "POST", f"/{ORG}/openai/events", "GET, OPTIONS"),
