@@ -240,11 +240,14 @@ class ValidationResult:
     """A provider's verdict. `detail` is shown after the catalogue message; never a secret.
 
     `capabilities`: what a valid credential was shown to do, from CAPABILITIES (empty unless
-    the outcome is valid); the integration keeps them as those of the credential in force."""
+    the outcome is valid); the integration keeps them as those of the credential in force.
+    `remark`: what the check saw that is routine (said on the audit event only), where `detail`
+    of a valid verdict is worth the integration's status message."""
 
     outcome: Outcome
     detail: str | None = None
     capabilities: tuple[str, ...] = ()
+    remark: str | None = None
 
     @property
     def transient(self) -> bool:

@@ -7,18 +7,19 @@ for whatever reason, leaves a `decrypt` event naming the pipeline.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from ..domain.errors import BadRequestError, CredentialNotUsableError, IntegrationsError, InvalidTransitionError
 from ..domain.lifecycle import check_action
+from ..domain.models import CAPABILITIES
 from .requests import check_org_slug
-from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .writes import Writes
-    from .credentials import Credentials
-    from .audit import Audit
+    from ..domain.models import Credential
     from ..registry import Registry
-    from ..domain.models import CAPABILITIES, Credential
+    from .audit import Audit
+    from .credentials import Credentials
+    from .writes import Writes
 
 # fullmatch, never match with "$": "$" also matches before a trailing newline.
 PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
@@ -71,11 +72,11 @@ class PipelineAccess:
 def _cannot(needs: str, capabilities: tuple[str, ...] | None) -> str:
     shown = ", ".join(capabilities) if capabilities else "none"
     hint = (
-        " (for OpenAI and Anthropic, an Admin key: sk-admin-..., sk-ant-admin01-...)"
+        " (for OpenAI and Anthropic only an Admin key, sk-admin-... or sk-ant-admin01-..., reads costs and usage)"
         if needs in ("costs", "usage")
         else ""
     )
     return (
-        f"The credential was not shown to have '{needs}' (its capabilities: {shown}): "
-        f"set up or rotate to a credential that has it{hint}"
+        f"The credential was not shown to have '{needs}' (its capabilities: {shown}): set up or rotate "
+        f"to a credential that has it{hint}; GET /{{org}}/{{provider}}/setup says what to paste"
     )

@@ -177,7 +177,8 @@ class Validation:
                 audit=lambda i: (action, actor, result.outcome, fingerprint, {"retrying": True}),
             )
             raise RetryLater(result.outcome)
-        details: dict[str, Any] = {"target": target, **({"detail": result.detail} if result.detail else {})}
+        details: dict[str, Any] = {"target": target}
+        details.update({k: v for k, v in (("detail", result.detail), ("remark", result.remark)) if v})
         if result.outcome == "valid":
             details["capabilities"] = list(result.capabilities)
         saved = self._record(

@@ -29,7 +29,7 @@ ADMIN_PREFIX = "sk-ant-admin01-"
 ADMIN_KEYS_PAGE = "console.anthropic.com/settings/admin-keys"
 # What a user does to read costs: said wherever a detail talks about costs.
 ADMIN_KEY_HINT = f"create an Admin key (sk-ant-admin01-...) at {ADMIN_KEYS_PAGE} (organization admins only)"
-INFERENCE_ONLY = f"inference only, no costs: for costs, {ADMIN_KEY_HINT}"
+INFERENCE_ONLY = f"reads no costs (inference only); for costs, {ADMIN_KEY_HINT}"
 NO_COST_REPORT = f"the key may not read the organization's cost report: {ADMIN_KEY_HINT}"
 BILLING = "the Anthropic account has a billing problem (check plan and credits)"
 
@@ -84,7 +84,7 @@ class AnthropicValidator(HttpValidator):
         if status == 200:
             body = json_body(response)
             readable = isinstance(body, dict) and isinstance(body.get("data"), list)
-            return valid("costs", "usage", detail="admin key") if readable else unreadable(self.provider)
+            return valid("costs", "usage", remark="admin key") if readable else unreadable(self.provider)
         if status == 401 or kind == "authentication_error":
             return ValidationResult("invalid_credentials", None)
         if status == 403 or kind == "permission_error":

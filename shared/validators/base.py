@@ -73,9 +73,10 @@ class HttpValidator:
         )
 
 
-def valid(*capabilities: str, detail: str | None = None) -> ValidationResult:
-    """A valid verdict with what the check proved (names from domain.models.CAPABILITIES)."""
-    return ValidationResult("valid", detail, capabilities)
+def valid(*capabilities: str, detail: str | None = None, remark: str | None = None) -> ValidationResult:
+    """A valid verdict with what the check proved (names from domain.models.CAPABILITIES):
+    `detail` becomes the status message ("Valid: ..."), `remark` goes to the audit event only."""
+    return ValidationResult("valid", detail, capabilities, remark)
 
 
 def unreadable(provider: str) -> ValidationResult:

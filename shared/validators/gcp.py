@@ -182,7 +182,7 @@ class GcpValidator(HttpValidator):
         reason, message = bigquery_error(response)
         if status == 200:
             if table:
-                return valid("costs", detail=f"billing export table {table} is readable")
+                return valid("costs", remark=f"billing export table {table} is readable")
             return valid(detail=NO_TABLE)
         if status == 401:
             return ValidationResult("invalid_credentials", "BigQuery refused the service account's token")

@@ -30,7 +30,7 @@ USAGE_SCOPE = "api.usage.read"
 ADMIN_KEYS_PAGE = "platform.openai.com/settings/organization/admin-keys"
 # What a user does to read costs: said wherever a detail talks about costs.
 ADMIN_KEY_HINT = f"create an Admin key (sk-admin-...) at {ADMIN_KEYS_PAGE}"
-INFERENCE_ONLY = f"inference only, no costs: for costs, {ADMIN_KEY_HINT}"
+INFERENCE_ONLY = f"reads no costs (inference only); for costs, {ADMIN_KEY_HINT}"
 READ_ONLY_ADMIN = (
     f"the Admin key lacks the scope {USAGE_SCOPE}, so it reads no costs or usage: "
     f"give it read access to Usage, or {ADMIN_KEY_HINT} with that access"
@@ -152,7 +152,7 @@ class OpenAIValidator(OpenAICompatibleValidator):
         status = response.status_code
         code, _, message = error_fields(response)
         if status == 200:
-            return valid("costs", "usage", detail="admin key") if is_page(response) else unreadable(self.provider)
+            return valid("costs", "usage", remark="admin key") if is_page(response) else unreadable(self.provider)
         if status in (401, 403) and is_missing_scope(code, message):
             return ValidationResult("missing_permissions", READ_ONLY_ADMIN)
         if status == 401:

@@ -143,5 +143,7 @@ def test_the_readme_session_runs_twice_without_an_error(tmp_path):
         assert '"error"' not in run, f"a step failed:\n{run}"
         assert run.rstrip().endswith("204"), "the session ends with a delete answering 204"
         assert '"provider":"openai"' in run and '"provider":"gcp"' in run and '"provider":"slack"' in run
+        # The Admin key reads costs (the inline rotation answers with it); the API key only infers.
+        assert '"capabilities":["costs","usage"]' in run and '"capabilities":["inference"]' in run
     assert "rate_limited" not in output
     assert standins.returncode == 0 and server.returncode is not None

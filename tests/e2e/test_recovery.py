@@ -15,6 +15,7 @@ from shared.domain.models import utcnow
 from tests.support.doubles import RecordingQueue
 from tests.support.live_service import LiveService
 from tests.support.provider_servers import ProviderServers, openai_key, settings_for
+from tests.support.world import INFERENCE_ONLY
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +36,7 @@ def test_serve_requeues_validations_lost_in_a_crash(tmp_path) -> None:
         live.start()
         try:
             body = live.client(api_key).wait_for("/acme_corp/openai", lambda b: b.get("status") == "active")
-            assert body["status_message"] is None
+            assert body["status_message"] == INFERENCE_ONLY
             assert '"requeued": 1' in live.logs() or '"requeued":1' in live.logs()
         finally:
             live.stop()

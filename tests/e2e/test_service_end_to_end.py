@@ -85,8 +85,8 @@ def api(live, keys):
 class Api:
     """A client that checks every answer against the OpenAPI document."""
 
-    def __init__(self, client):
-        self.client = client
+    def __init__(self, client, org: str = ORG):
+        self.client, self.org = client, org
 
     def call(self, method: str, path: str, expect: int, **kwargs):
         response = self.client.request(method, path, **kwargs)
@@ -156,7 +156,7 @@ def test_setup_validates_in_the_background_then_rotation_is_staged(api, provider
     assert done["credential"]["hint"].endswith(new[-4:])
 
     validated = api.call("POST", f"/{ORG}/openai/validate", 200)
-    assert validated["status"] == "active" and validated["status_code"] is None
+    assert validated["status"] == "active" and validated["status_code"] == "valid"
 
 
 def test_provider_verdicts_are_statuses_not_request_errors(api, providers, canaries):
@@ -288,6 +288,53 @@ def test_disable_enable_edit_and_events(api, providers, canaries):
     actions = {e["action"] for e in page["events"] + rest["events"]}
     assert {"setup", "rotate", "validate", "disable", "enable", "edit", "status_change"} <= actions
     api.error("GET", f"/{ORG}/openai/events?limit=0", 400, "bad_request")
+
+
+def test_each_key_type_ends_active_with_what_it_can_do_through_the_queue(live, providers, canaries):
+    """Issue 11's acceptance: set up without waiting, validated by the validator from the queue
+    (the local queue, or Pub/Sub on the emulator), each key type ends `active` with the
+    capabilities its check proved; a read-only Admin key ends in its exact message."""
+    admin_org = Api(live.client(live.create_org("cost_reader")), "cost_reader")
+    other_org = Api(live.client(live.create_org("infer_only")), "infer_only")
+    models_before = providers.openai.count("/models")
+    gcp = providers.gcp_service_account("valid")
+    table = f"{gcp['project_id']}.billing.gcp_billing_export_v1_0123AB_CDEF45_6789AB"
+    cases = [
+        (admin_org, "openai", providers.openai.set(openai_key("admin"), "valid"), {}, ["costs", "usage"], None),
+        (admin_org, "anthropic", providers.anthropic.set(anthropic_key(admin=True), "valid"), {}, ["costs", "usage"],
+         None),
+        (admin_org, "gcp", gcp, {"billing_export_table": table}, ["costs"], None),
+        (other_org, "openai", providers.openai.set(openai_key(), "valid"), {}, ["inference"],
+         "Valid: reads no costs (inference only); for costs, create an Admin key (sk-admin-...) at "
+         "platform.openai.com/settings/organization/admin-keys"),
+        (other_org, "anthropic", providers.anthropic.set(anthropic_key(), "valid"), {}, ["inference"],
+         "Valid: reads no costs (inference only); for costs, create an Admin key (sk-ant-admin01-...) at "
+         "console.anthropic.com/settings/admin-keys (organization admins only)"),
+        (other_org, "deepseek", providers.deepseek.set(deepseek_key(), "valid"), {}, ["inference", "balance"], None),
+    ]  # fmt: skip
+    canaries.extend(c for _, _, c, _, _, _ in cases if isinstance(c, str))
+    for api, provider, credential, config, _, _ in cases:
+        body = {"credential": credential, **({"config": config} if config else {})}
+        assert api.call("POST", f"/{api.org}/{provider}/setup", 202, json=body)["status"] == "pending"
+    for api, provider, _, _, capabilities, message in cases:
+        done = api.client.wait_for(f"/{api.org}/{provider}", lambda b: b["status"] not in ("pending", "validating"))
+        assert (done["status"], done["status_message"], done["capabilities"]) == ("active", message, capabilities)
+    listed = {i["provider"]: i["capabilities"] for i in admin_org.call("GET", "/cost_reader", 200)["integrations"]}
+    assert listed["openai"] == ["costs", "usage"] and listed["deepseek"] is None
+    assert providers.openai.count("/models") == models_before + 1, "only the regular key went to the model list"
+
+    read_only = providers.openai.set(openai_key("admin"), "read_only")
+    canaries.append(read_only)
+    third = Api(live.client(live.create_org("read_only_admin")), "read_only_admin")
+    third.call("POST", "/read_only_admin/openai/setup", 202, json={"credential": read_only})
+    failed = third.client.wait_for("/read_only_admin/openai", lambda b: b["status"] == "error")
+    assert (failed["status_code"], failed["status_message"], failed["capabilities"]) == (
+        "missing_permissions",
+        "Missing permissions: the Admin key lacks the scope api.usage.read, so it reads no costs or usage: give it "
+        "read access to Usage, or create an Admin key (sk-admin-...) at "
+        "platform.openai.com/settings/organization/admin-keys with that access",
+        None,
+    )
 
 
 def test_gcp_service_account_as_object_or_string(api, providers, canaries):

@@ -35,7 +35,7 @@ from shared.service.validation import QUEUE_FAILED
 from tests.support.doubles import RecordingStatusEvents
 from tests.support.faults import FaultyStore
 from tests.support.kms_server import KmsStandIn
-from tests.support.world import build_world
+from tests.support.world import INFERENCE_ONLY, build_world
 from tests.support.provider_servers import (
     ProviderServers,
     gemini_key,
@@ -183,7 +183,7 @@ def test_queue_failure_leaves_pending_with_a_message_and_validate_recovers(
     assert world.service.integrations.get(world.actor, "openai")["status_message"] == QUEUE_FAILED
     assert world.queue.messages == []
     recovered = world.service.setups.validate(world.actor, "openai")
-    assert (recovered["status"], recovered["status_message"]) == ("active", None)
+    assert (recovered["status"], recovered["status_message"]) == ("active", INFERENCE_ONLY)
     world.assert_consistent()
 
 

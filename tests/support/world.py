@@ -29,6 +29,11 @@ from tests.support.provider_servers import (
 )
 
 ORG = "acme_corp"
+# What a valid regular OpenAI key (world.key("openai")) says on an active integration.
+INFERENCE_ONLY = (
+    "Valid: reads no costs (inference only); for costs, "
+    "create an Admin key (sk-admin-...) at platform.openai.com/settings/organization/admin-keys"
+)
 SAAS_CONFIG = {"plan": "Business", "seats": 12, "monthly_cost": 99.0, "currency": "USD", "billing_cycle": "monthly"}
 
 

@@ -13,11 +13,6 @@ from shared.domain.errors import (
     InvalidTransitionError,
     NotConfiguredError,
 )
-import pytest
-from shared.domain.errors import (
-    BadRequestError,
-    DecryptionError,
-)
 from shared.pipelines import get_credential
 from tests.support.world import ORG, World, fingerprint
 

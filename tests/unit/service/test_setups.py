@@ -29,7 +29,7 @@ from shared.domain.errors import (
     RateLimitedError,
     UnknownProviderError,
 )
-from tests.support.world import ORG, SAAS_CONFIG, World, assert_catalogue, fingerprint, spied
+from tests.support.world import INFERENCE_ONLY, ORG, SAAS_CONFIG, World, assert_catalogue, fingerprint, spied
 
 
 def test_setup_stores_ciphertext_and_queues_a_message_naming_the_credential(world: World) -> None:
@@ -143,7 +143,7 @@ def test_setup_body_must_be_an_object(world: World, body: Any) -> None:
 @pytest.mark.parametrize(
     "scenario,status,code,message",
     [
-        ("valid", "active", None, None),
+        ("valid", "active", "valid", INFERENCE_ONLY),
         ("invalid", "error", "invalid_credentials", "API key invalid or expired"),
         ("missing_scope", "error", "missing_permissions", "Missing permissions"),
         ("forbidden", "error", "missing_permissions", "Missing permissions"),
@@ -155,10 +155,8 @@ def test_setup_wait_settles_the_status(
     key = world.key("openai", scenario)
     view = world.setup("openai", key, wait=True)
     assert view["status"] == status and view["status_code"] == code
-    if message is None:
-        assert view["status_message"] is None and view["last_validated_at"] is not None
-    else:
-        assert_catalogue(view["status_message"], message)
+    assert_catalogue(view["status_message"], message)
+    assert view["last_validated_at"] is not None
     assert world.queue.messages == []
     assert key not in json.dumps(view) and key not in json.dumps(world.events())
 
@@ -301,7 +299,7 @@ def test_rotate_errors(world: World) -> None:
 def test_validate_pending_becomes_active(world: World) -> None:
     world.setup("openai", world.key("openai"))
     view = world.service.setups.validate(world.actor, "openai")
-    assert view["status"] == "active" and view["status_code"] is None and view["last_validated_at"]
+    assert view["status"] == "active" and view["status_message"] == INFERENCE_ONLY and view["last_validated_at"]
 
 
 def test_validate_active_key_now_invalid_becomes_expired(world: World) -> None:

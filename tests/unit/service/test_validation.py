@@ -11,7 +11,7 @@ from shared.domain.models import ValidationMessage
 from shared.domain.errors import RetryLater
 from shared.service.validation import QUEUE_FAILED
 import pytest
-from tests.support.world import ORG, World, assert_catalogue, spied
+from tests.support.world import INFERENCE_ONLY, ORG, World, assert_catalogue, spied
 
 
 def test_a_rotation_message_for_a_disabled_integration_is_ignored(world: World) -> None:
@@ -91,7 +91,7 @@ def test_handle_message_transient_then_recovered(world: World) -> None:
         world.deliver_last(1)
     world.scenario("openai", key, "valid")
     assert world.deliver_last(2) == "validated current: valid"
-    assert world.get()["status"] == "active" and world.get()["status_message"] is None
+    assert world.get()["status"] == "active" and world.get()["status_message"] == INFERENCE_ONLY
 
 
 def test_queue_failure_leaves_pending_with_a_message_then_validate_recovers(world: World) -> None:
@@ -100,7 +100,7 @@ def test_queue_failure_leaves_pending_with_a_message_then_validate_recovers(worl
     assert view["status"] == "pending" and view["status_message"] == QUEUE_FAILED
     assert world.get()["status_message"] == QUEUE_FAILED
     recovered = world.service.setups.validate(world.actor, "openai")
-    assert recovered["status"] == "active" and recovered["status_message"] is None
+    assert recovered["status"] == "active" and recovered["status_message"] == INFERENCE_ONLY
 
 
 def test_queue_failure_on_rotation_is_reported_in_rotation(world: World) -> None:

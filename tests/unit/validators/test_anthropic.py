@@ -67,7 +67,7 @@ def test_sends_the_headers_anthropic_requires(provider_servers, make_validator):
 
 def test_admin_key_detail(provider_servers, make_validator):
     key = provider_servers.anthropic.set(anthropic_key(admin=True), "valid")
-    assert make_validator("anthropic").validate(api_key(key), {}).detail == "admin key"
+    assert make_validator("anthropic").validate(api_key(key), {}).remark == "admin key"
 
 
 @pytest.mark.parametrize("scenario", ["unavailable", "server_error", "timeout_error"])  # 529, 500, 504

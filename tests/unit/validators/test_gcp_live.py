@@ -18,7 +18,7 @@ def test_valid_key_with_table(provider_servers, make_validator):
     info = provider_servers.gcp_service_account("valid")
     result = make_validator("gcp").validate(sa(info), {"billing_export_table": TABLE})
     assert result.outcome == "valid"
-    assert result.detail == f"billing export table {TABLE} is readable"
+    assert result.remark == f"billing export table {TABLE} is readable"
     assert provider_servers.google_token.count("/token") == 1
     assert provider_servers.bigquery.count("/datasets") == 1
     assert provider_servers.bigquery.count("/jobs") == 1

@@ -86,7 +86,7 @@ def test_sends_bearer_and_optional_org_project_headers(provider_servers, make_va
 
 def test_admin_key_is_reported(provider_servers, make_validator):
     key = provider_servers.openai.set(openai_key("admin"), "valid")
-    assert make_validator("openai").validate(api_key(key), {}).detail == "admin key"
+    assert make_validator("openai").validate(api_key(key), {}).remark == "admin key"
 
 
 def test_rate_limit_is_retried_then_rate_limited(provider_servers, make_validator):
