@@ -266,7 +266,8 @@ class Validation:
             code, message = (
                 "capabilities_reduced",
                 f"{catalogue_message('capabilities_reduced')}: "
-                + (f"the credential now in force cannot read or do: {', '.join(lost)}"),
+                + f"the credential now in force cannot read or do: {', '.join(lost)}"
+                + (f"; {result.detail}" if result.detail else ""),  # what to do about it, if said
             )
         promoted = current.moved(Status.ACTIVE, code, message, now).model_copy(
             update={

@@ -19,7 +19,10 @@ def get_credential(world: World, provider: str, pipeline: str, **kwargs):
     return world.service.pipelines.get_credential(ORG, provider, pipeline, **kwargs)
 
 
-REDUCED = "Capabilities reduced: the credential now in force cannot read or do: costs, usage"
+REDUCED = (
+    "Capabilities reduced: the credential now in force cannot read or do: costs, usage; reads no costs "
+    "(inference only); for costs, create an Admin key (sk-admin-...) at platform.openai.com/settings/organization/admin-keys"
+)
 
 
 def admin_key(world: World, provider: str = "openai", scenario: str = "valid") -> str:
