@@ -256,6 +256,15 @@ class ValidationResult:
         return self.outcome in TRANSIENT_OUTCOMES
 
 
+@dataclass(frozen=True)
+class CredentialOwner:
+    """Whose credential a check is about, for a provider whose check is bound to the org (AWS:
+    the org names the role session and its external ID goes with every AssumeRole)."""
+
+    org: str
+    aws_external_id: str | None = None
+
+
 class Validator(Protocol):
     def check_format(self, credential: Credential, config: dict[str, Any]) -> None:
         """Raise InvalidFormatError (nothing stored) when the credential cannot be right.
