@@ -43,6 +43,8 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 POLICY_VERSION = "2012-10-17"
 _patched = False
+# moto's own functions, before the corrections (tests show the gaps they close).
+ORIGINALS: dict[str, Any] = {}
 _shared: "AwsStandIn | None" = None
 _lock = threading.Lock()
 
@@ -61,9 +63,9 @@ def patch_moto(metadata: MetadataServer) -> None:
     from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, PermissionResult
     from moto.iam.models import iam_backends
 
-    check_conditions = IAMPolicyStatement._check_conditions
-    check_principal = IAMPolicyStatement._check_principal
-    authorize = ActionAuthenticatorMixin._authenticate_and_authorize_action
+    check_conditions = ORIGINALS["conditions"] = IAMPolicyStatement._check_conditions
+    check_principal = ORIGINALS["principal"] = IAMPolicyStatement._check_principal
+    authorize = ORIGINALS["authorize"] = ActionAuthenticatorMixin._authenticate_and_authorize_action
 
     def strict_conditions(self: Any, incoming: dict[str, str] | None) -> bool:
         keys = [k for values in (self._statement.get("Condition") or {}).values() for k in values]
@@ -188,9 +190,11 @@ class AwsStandIn:
         cost_explorer: bool = True,
         bucket: str | None = None,
         name: str | None = None,
+        may_assume: bool = False,
     ) -> str:
         """A customer's role trusting `principal` (default: the platform user), requiring
-        `external_id` (None: no condition); it may read Cost Explorer, and list `bucket`."""
+        `external_id` (None: no condition); it may read Cost Explorer, list `bucket`, and (a
+        hop of a chain) assume other roles."""
         name = name or f"costs-{uuid.uuid4().hex[:12]}"
         trust: dict[str, Any] = {"Effect": "Allow", "Principal": {"AWS": principal or self.platform_arn},
                                  "Action": "sts:AssumeRole"}  # fmt: skip
@@ -201,6 +205,8 @@ class AwsStandIn:
         allowed = [{"Effect": "Allow", "Action": "ce:GetCostAndUsage", "Resource": "*"}] if cost_explorer else []
         if bucket:
             allowed.append({"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{bucket}"})
+        if may_assume:
+            allowed.append({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"})
         if allowed:
             iam.put_role_policy(RoleName=name, PolicyName="costs", PolicyDocument=_policy(*allowed))
         return arn
