@@ -8,6 +8,7 @@ the two policies a customer pastes, as JSON ready for IAM.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..domain.errors import ProviderUnavailableError
@@ -16,6 +17,8 @@ from ..ports import ValidationResult
 if TYPE_CHECKING:
     from ..ports import Store
     from .external_ids import ExternalIds
+
+log = logging.getLogger(__name__)
 
 VERSION = "2012-10-17"
 
@@ -67,10 +70,9 @@ class AwsSetup:
     def block(self, org: str) -> dict[str, Any]:
         """The form's `aws` block for `org`; 503 when the platform's own AWS identity is unknown."""
         principal = self._validators("aws").principal_arn()
-        if isinstance(principal, ValidationResult):
-            raise ProviderUnavailableError(
-                f"Provider unavailable: the platform's AWS principal is unknown ({principal.detail})"
-            )
+        if isinstance(principal, ValidationResult):  # the catalogue's answer; why, for the operator
+            log.warning("the platform's AWS principal is unknown", extra={"fields": {"detail": principal.detail}})
+            raise ProviderUnavailableError()
         external_id = self._external_ids.of(org)
         item = self._store.get_integration(org, "aws")
         config = item.config if item is not None else {}

@@ -127,7 +127,7 @@ ROWS: list[tuple[str, Callable[[Aws], Any], int, tuple[str, str | None, str | No
 
 
 @pytest.mark.parametrize(("prepare", "http", "expected"), [pytest.param(*r[1:], id=r[0]) for r in ROWS])
-def test_every_aws_verdict_through_setup_with_wait(aws: Aws, prepare, http: int, expected: tuple) -> None:
+def test_every_aws_verdict_through_setup_with_wait(aws: Aws, prepare, http: int, expected: tuple, caplog) -> None:
     prepared = prepare(aws)
     arn, config = prepared if isinstance(prepared, tuple) else (prepared, {})
     body = aws.api.setup("aws", {"credential": arn, **({"config": config} if config else {})}, expect=http, wait=True)
@@ -147,6 +147,7 @@ def test_every_aws_verdict_through_setup_with_wait(aws: Aws, prepare, http: int,
     else:
         assert view["status_message"] == message
     assert arn not in str(view) and view["credential"]["hint"] == "..." + arn[-4:]
+    assert arn not in caplog.text and aws.external_id not in caplog.text  # logs name codes, never the role
 
 
 def test_a_missing_bucket_is_named(aws: Aws) -> None:
