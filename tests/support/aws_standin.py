@@ -29,6 +29,7 @@ moto's state is the process's: one stand-in per process (`AwsStandIn.shared()`).
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import uuid
 from collections.abc import Iterator
@@ -141,6 +142,7 @@ class AwsStandIn:
         from moto.core.authorization import ActionAuthenticatorMixin
         from moto.server import ThreadedMotoServer
 
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every request
         self.metadata.start()
         patch_moto(self.metadata)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
