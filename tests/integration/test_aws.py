@@ -7,6 +7,7 @@ ID ends in `error`."""
 from __future__ import annotations
 
 import os
+import time
 from typing import Any, Callable
 
 import pytest
@@ -217,3 +218,14 @@ def test_a_role_without_the_external_id_requirement_ends_in_error_through_the_qu
         "error", "missing_permissions", MISSING + NO_EXTERNAL_ID
     )  # fmt: skip
     assert view["capabilities"] is None
+
+
+def test_a_validation_ends_within_its_time_whatever_aws_does(aws: Aws) -> None:
+    """VALIDATION_TIMEOUT_SECONDS bounds every AWS call, attempt and backoff (botocore's own retries off)."""
+    arn = _faulty({"AssumeRole": Answer(delay=5.0)})(aws)
+    aws.env.set(VALIDATION_TIMEOUT_SECONDS="2", PROVIDER_TIMEOUT_SECONDS="1", PROVIDER_MAX_ATTEMPTS="5")
+    started = time.monotonic()
+    aws.api.setup("aws", {"credential": arn}, expect=503, wait=True)
+    assert time.monotonic() - started < 4.5  # 2 s and generous slack; unbounded, 5 attempts of 5 s
+    assert aws.api.get("aws")["status_message"] == "Provider unavailable: AWS STS did not answer in time"
+    assert 1 <= aws.faults.calls.count("AssumeRole") <= 2
