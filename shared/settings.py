@@ -43,7 +43,6 @@ URL_FIELDS = (
 )
 HOST_PORT_FIELDS = ("kms_endpoint", "pubsub_emulator_host")
 _HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-_]+):[0-9]{1,5}")
-_HOST = re.compile(r"[A-Za-z0-9.\-_]+")
 _KMS_KEY = re.compile(r"projects/[^/\s]+/locations/[^/\s]+/keyRings/[^/\s]+/cryptoKeys/[^/\s]+")
 _PROJECT = re.compile(r"[a-z0-9][a-z0-9:.\-]{0,127}")  # what BigQuery accepts, domain-scoped ids included
 _DATASET = re.compile(r"[A-Za-z0-9_]{1,1024}")
@@ -120,8 +119,6 @@ class Settings(BaseModel):
     # The platform's own AWS role, reached from Google Cloud by web identity federation (the
     # function's Google-signed ID token); unset: the AWS SDK's default credential chain.
     aws_platform_role_arn: str | None = None
-    # Where a function asks for its ID token (host[:port]; GCE_METADATA_HOST, as google-auth names it).
-    gce_metadata_host: str = "metadata.google.internal"
 
     provider_timeout_seconds: float = Field(10.0, gt=0, le=120)
     provider_max_attempts: int = Field(3, ge=1, le=10)
@@ -211,8 +208,6 @@ class Settings(BaseModel):
             problems.append("BQ_DATASET must be letters, digits and underscores")
         if self.aws_platform_role_arn is not None and not _is_role_arn(self.aws_platform_role_arn):
             problems.append("AWS_PLATFORM_ROLE_ARN must be an IAM role ARN: arn:aws:iam::<12 digits>:role/<name>")
-        if not _HOST_PORT.fullmatch(self.gce_metadata_host) and not _HOST.fullmatch(self.gce_metadata_host):
-            problems.append("GCE_METADATA_HOST must be host or host:port")
         if self.kms_key_name is not None and not _KMS_KEY.fullmatch(self.kms_key_name):
             problems.append("KMS_KEY_NAME must be projects/P/locations/L/keyRings/R/cryptoKeys/K")
         if self.kms_backend == "gcp" and self.kms_key_name is None:

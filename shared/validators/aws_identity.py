@@ -13,6 +13,8 @@ boto3 is imported inside functions only: nothing but the AWS validator pays for 
 
 from __future__ import annotations
 
+import os
+import re
 import threading
 import time
 from typing import Any
@@ -31,6 +33,7 @@ REFRESH_MARGIN_SECONDS = 300
 STS_REGION = {"aws": "us-east-1", "aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"}
 CE_REGION = {"aws": "us-east-1", "aws-cn": "cn-northwest-1", "aws-us-gov": "us-gov-west-1"}
 IDENTITY_PATH = "/computeMetadata/v1/instance/service-accounts/default/identity"
+DEFAULT_METADATA_HOST = "metadata.google.internal"
 
 
 class PlatformIdentity:
@@ -75,7 +78,7 @@ class PlatformIdentity:
 
     def _id_token(self, audience: str, timeout: float) -> str:
         """The function's Google-signed ID token, from the metadata server."""
-        url = f"http://{self._settings.gce_metadata_host}{IDENTITY_PATH}"
+        url = f"http://{metadata_host()}{IDENTITY_PATH}"
         try:
             with httpx.Client(transport=self._transport, timeout=timeout, follow_redirects=False) as http:
                 response = http.get(url, params={"audience": audience, "format": "full"},
@@ -112,6 +115,15 @@ class PlatformIdentity:
         except BotoCoreError:
             raise PlatformIdentityError("could not exchange the platform's ID token with AWS STS") from None
         return session_keys(answer["Credentials"]), answer["Credentials"]["Expiration"].timestamp()
+
+
+def metadata_host() -> str:
+    """The metadata server: GCE_METADATA_HOST (google-auth's variable; tests set a stand-in), read
+    here rather than by Settings, so no other function's cold start validates it."""
+    host = os.environ.get("GCE_METADATA_HOST", "").strip() or DEFAULT_METADATA_HOST
+    if not re.fullmatch(r"[A-Za-z0-9.\-_]+(:[0-9]{1,5})?", host):
+        raise PlatformIdentityError("GCE_METADATA_HOST must be host or host:port", transient=False)
+    return host
 
 
 def session_keys(credentials: dict[str, Any]) -> dict[str, str]:
