@@ -404,6 +404,8 @@ def test_get_setup_form(service_env, api: Api) -> None:
 
     from shared.registry import get_registry
 
+    # The AWS form names the platform's principal: the setting, so no AWS call (tests/integration/test_aws*.py).
+    service_env.set(AWS_PLATFORM_ROLE_ARN="arn:aws:iam::111122223333:role/cost-platform")
     for provider in get_registry().available():
         form = api.call("get_setup_form", "GET", f"/{ORG}/{provider.key}/setup", 200)
         assert (form["provider"], form["category"]) == (provider.key, provider.category)
