@@ -17,6 +17,7 @@
 #   BQ_DATASET                     default organizations
 #   LOG_LEVEL, CORS_ORIGINS        default INFO, empty (comma-separated origins)
 #   VALIDATOR_MAX_DELIVERIES       default 5
+#   AWS_PLATFORM_ROLE_ARN          default empty (no AWS validation); the platform's AWS role (docs/deploy.md)
 #   MAX_INSTANCES                  default 10
 #   GCLOUD                         gcloud binary, default gcloud
 set -euo pipefail
@@ -68,6 +69,7 @@ BQ_DATASET="${BQ_DATASET:-organizations}"
 LOG_LEVEL="${LOG_LEVEL:-INFO}"
 CORS_ORIGINS="${CORS_ORIGINS:-}"
 VALIDATOR_MAX_DELIVERIES="${VALIDATOR_MAX_DELIVERIES:-5}"
+AWS_PLATFORM_ROLE_ARN="${AWS_PLATFORM_ROLE_ARN:-}"
 MAX_INSTANCES="${MAX_INSTANCES:-10}"
 GCLOUD="${GCLOUD:-gcloud}"
 
@@ -75,6 +77,8 @@ GCLOUD="${GCLOUD:-gcloud}"
   die "KMS_KEY_NAME must be a full crypto key name (projects/P/locations/L/keyRings/R/cryptoKeys/K)"
 case "$LOG_LEVEL" in DEBUG | INFO | WARNING | ERROR) ;; *) die "LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR" ;; esac
 [[ "$CORS_ORIGINS" != *"|"* ]] || die "CORS_ORIGINS must not contain '|'"
+[ -z "$AWS_PLATFORM_ROLE_ARN" ] || [[ "$AWS_PLATFORM_ROLE_ARN" =~ ^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,576}$ ]] ||
+  die "AWS_PLATFORM_ROLE_ARN must be an IAM role ARN: arn:aws:iam::<12 digits>:role/<name>"
 
 if [ "$dry_run" = 0 ]; then
   command -v "$GCLOUD" >/dev/null 2>&1 ||
@@ -110,7 +114,7 @@ dead_letter_topic="${PUBSUB_TOPIC}-dead-letter"
 env_vars="^|^STORE_BACKEND=bigquery|KMS_BACKEND=gcp|KMS_KEY_NAME=${KMS_KEY_NAME}|QUEUE_BACKEND=pubsub"
 env_vars+="|PUBSUB_TOPIC=${PUBSUB_TOPIC}|STATUS_EVENTS_TOPIC=${STATUS_EVENTS_TOPIC}|GCP_PROJECT=${PROJECT}"
 env_vars+="|BQ_DATASET=${BQ_DATASET}|LOG_LEVEL=${LOG_LEVEL}|CORS_ORIGINS=${CORS_ORIGINS}"
-env_vars+="|VALIDATOR_MAX_DELIVERIES=${VALIDATOR_MAX_DELIVERIES}"
+env_vars+="|VALIDATOR_MAX_DELIVERIES=${VALIDATOR_MAX_DELIVERIES}|AWS_PLATFORM_ROLE_ARN=${AWS_PLATFORM_ROLE_ARN}"
 
 run() {
   if [ "$dry_run" = 1 ]; then

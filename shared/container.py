@@ -18,6 +18,8 @@ from .settings import Settings, get_settings
 if TYPE_CHECKING:
     from .ports import StatusEvents
     from .service.audit import Audit
+    from .service.aws_setup import AwsSetup
+    from .service.external_ids import ExternalIds
     from .service.credentials import Credentials
     from .service.integrations import Integrations
     from .service.limits import RateLimit
@@ -189,14 +191,27 @@ class Services:
         from .service.validation import Validation
 
         return Validation(
-            self.store, self.registry, self.credentials, self.writes, self.queue, self.settings, self.clock
-        )
+            self.store, self.registry, self.credentials, self.writes, self.queue, self.settings, self.clock,
+            self.external_ids,
+        )  # fmt: skip
 
     @cached_property
     def revalidation(self) -> Revalidation:
         from .service.revalidation import Revalidation
 
         return Revalidation(self.store, self.registry, self.credentials, self.validation, self.settings, self.clock)
+
+    @cached_property
+    def external_ids(self) -> ExternalIds:
+        from .service.external_ids import ExternalIds
+
+        return ExternalIds(self.store)
+
+    @cached_property
+    def aws_setup(self) -> AwsSetup:
+        from .service.aws_setup import AwsSetup
+
+        return AwsSetup(self.store, self.external_ids, self.validators)
 
     # -- the use cases the entry points call
     @cached_property
@@ -230,7 +245,7 @@ class Services:
     def setup_forms(self) -> SetupForms:
         from .service.setup_forms import SetupForms
 
-        return SetupForms(self.registry)
+        return SetupForms(self.registry, lambda: self.aws_setup)
 
     @cached_property
     def messages(self) -> Messages:
@@ -242,7 +257,7 @@ class Services:
     def pipelines(self) -> PipelineAccess:
         from .service.pipelines import PipelineAccess
 
-        return PipelineAccess(self.registry, self.credentials, self.writes, self.audit)
+        return PipelineAccess(self.registry, self.credentials, self.writes, self.audit, self.external_ids)
 
     @cached_property
     def rewrap(self) -> Rewrap:

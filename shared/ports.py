@@ -78,6 +78,11 @@ class Store(Protocol):
         refused from then on. False when the org does not exist."""
         ...
 
+    def set_aws_external_id(self, slug: str, external_id: str) -> str | None:
+        """Give the org `external_id` unless it already has one (it never changes once set);
+        return the org's external ID, or None when the org does not exist."""
+        ...
+
     def get_integration(self, org: str, provider: str) -> Integration | None: ...
     def list_integrations(self, org: str) -> list[Integration]: ...
     def list_integrations_by_status(self, status: str) -> list[Integration]: ...
@@ -252,6 +257,15 @@ class ValidationResult:
     @property
     def transient(self) -> bool:
         return self.outcome in TRANSIENT_OUTCOMES
+
+
+@dataclass(frozen=True)
+class CredentialOwner:
+    """Whose credential a check is about, for a provider whose check is bound to the org (AWS:
+    the org names the role session and its external ID goes with every AssumeRole)."""
+
+    org: str
+    aws_external_id: str | None = None
 
 
 class Validator(Protocol):

@@ -72,10 +72,12 @@ class Provider:
     key: str
     display_name: str
     category: str
-    credential: Literal["api_key", "service_account", "none"] = "none"
+    credential: Literal["api_key", "service_account", "aws_role", "none"] = "none"
     validator: str | None = None
     planned: bool = False
     config_fields: tuple[ConfigField, ...] = field(default_factory=tuple)
+    # The scheduled revalidation checks it at most once in this many days (AWS: each check costs).
+    revalidate_days: int = 1
 
     @property
     def manual(self) -> bool:
@@ -157,6 +159,7 @@ def load_registry(path: Path | None = None) -> Registry:
             validator=spec.get("validator"),
             planned=spec.get("status") == "planned",
             config_fields=fields,
+            revalidate_days=int(spec.get("revalidate_days", 1)),
         )
     return Registry(providers)
 

@@ -116,6 +116,9 @@ class Settings(BaseModel):
     # Only this setting (never an uploaded key file) may name a non-Google token endpoint.
     gcp_token_uri: str = GOOGLE_TOKEN_URI
     bigquery_api_url: str | None = None
+    # The platform's own AWS role, reached from Google Cloud by web identity federation (the
+    # function's Google-signed ID token); unset: the AWS SDK's default credential chain.
+    aws_platform_role_arn: str | None = None
 
     provider_timeout_seconds: float = Field(10.0, gt=0, le=120)
     provider_max_attempts: int = Field(3, ge=1, le=10)
@@ -148,6 +151,7 @@ class Settings(BaseModel):
         "pubsub_emulator_host",
         "validator_url",
         "bigquery_api_url",
+        "aws_platform_role_arn",
         mode="before",
     )
     @classmethod
@@ -202,6 +206,8 @@ class Settings(BaseModel):
             problems.append("GCP_PROJECT must be a Google Cloud project id")
         if not _DATASET.fullmatch(self.bq_dataset):
             problems.append("BQ_DATASET must be letters, digits and underscores")
+        if self.aws_platform_role_arn is not None and not _is_role_arn(self.aws_platform_role_arn):
+            problems.append("AWS_PLATFORM_ROLE_ARN must be an IAM role ARN: arn:aws:iam::<12 digits>:role/<name>")
         if self.kms_key_name is not None and not _KMS_KEY.fullmatch(self.kms_key_name):
             problems.append("KMS_KEY_NAME must be projects/P/locations/L/keyRings/R/cryptoKeys/K")
         if self.kms_backend == "gcp" and self.kms_key_name is None:
@@ -230,6 +236,12 @@ class Settings(BaseModel):
     @property
     def local_validator_url(self) -> str:
         return self.validator_url or f"http://127.0.0.1:{self.port}/_functions/validate_credential"
+
+
+def _is_role_arn(value: str) -> bool:
+    from .domain.aws import RoleArn  # only a deployment that sets it pays for the module
+
+    return RoleArn.parse(value) is not None
 
 
 def settings_error(error: ValidationError) -> SettingsError:

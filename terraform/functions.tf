@@ -4,6 +4,7 @@
 
 locals {
   function_environment = {
+    AWS_PLATFORM_ROLE_ARN    = var.aws_platform_role_arn == null ? "" : var.aws_platform_role_arn
     BQ_DATASET               = google_bigquery_dataset.integrations.dataset_id
     CORS_ORIGINS             = join(",", var.cors_origins)
     GCP_PROJECT              = var.project_id

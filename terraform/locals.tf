@@ -24,6 +24,10 @@ locals {
 
   http_functions = { for name, f in local.functions : name => f if f.trigger == "http" }
 
+  # The functions that call AWS (they validate inline or from the queue): the platform's AWS role
+  # must trust their service accounts' Google ID tokens (output aws_platform_role_trust).
+  aws_callers = ["rotate_credential", "setup_integration", "validate_credential", "validate_integration"]
+
   # Service account ids: 6-30 characters, hyphens instead of underscores (deploy.sh derives the same).
   function_account_ids = { for name in keys(local.functions) : name => "fn-${replace(name, "_", "-")}" }
 

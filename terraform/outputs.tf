@@ -5,6 +5,16 @@ output "api_base_url" {
   value       = "https://${google_api_gateway_gateway.integrations.default_hostname}/api/v1/integrations"
 }
 
+output "aws_platform_role_trust" {
+  description = "What the platform's AWS role (AWS_PLATFORM_ROLE_ARN) must trust: Google ID tokens (provider accounts.google.com) issued for audience = that role's ARN to these service accounts (their unique ids); docs/deploy.md shows the AWS side."
+  value = {
+    audience                   = var.aws_platform_role_arn
+    federated_provider         = "accounts.google.com"
+    service_account_emails     = sort([for name in local.aws_callers : google_service_account.function[name].email])
+    service_account_unique_ids = sort([for name in local.aws_callers : google_service_account.function[name].unique_id])
+  }
+}
+
 output "dead_letter_topic" {
   description = "Topic receiving validation messages that could not be delivered."
   value       = google_pubsub_topic.validation_dead_letter.name

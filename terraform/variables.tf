@@ -1,5 +1,16 @@
 # Variables in alphabetical order; every one typed, most validated.
 
+variable "aws_platform_role_arn" {
+  description = "The platform's own AWS role (AWS_PLATFORM_ROLE_ARN), assumed by web identity federation with the functions' Google ID tokens; null: AWS integrations cannot be validated (see output aws_platform_role_trust and docs/deploy.md)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.aws_platform_role_arn == null || can(regex("^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,576}$", var.aws_platform_role_arn))
+    error_message = "aws_platform_role_arn must be an IAM role ARN: arn:aws:iam::<12 digits>:role/<name>."
+  }
+}
+
 variable "bigquery_location" {
   description = "Location of the BigQuery dataset; null means the region."
   type        = string

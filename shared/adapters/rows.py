@@ -106,6 +106,7 @@ def org_row(org: Org) -> dict[str, Any]:
             "api_key_id": org.api_key_id,
             "api_key_hash": org.api_key_hash,
             "created_at": ms(org.created_at),
+            "aws_external_id": org.aws_external_id,
         },
     )
 
@@ -116,6 +117,7 @@ def org_of(row: Mapping[str, Any]) -> Org:
         api_key_id=row["api_key_id"],
         api_key_hash=row["api_key_hash"],
         created_at=utc(row["created_at"]),
+        aws_external_id=row["aws_external_id"],
     )
 
 

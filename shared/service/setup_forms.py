@@ -16,19 +16,21 @@ from __future__ import annotations
 
 import copy
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..logs import bind
 from ..registry import CONFIG_DIR, saas_config_model
 
 if TYPE_CHECKING:
     from ..registry import Provider, Registry
+    from .aws_setup import AwsSetup
     from .requests import Actor
 
 
 class SetupForms:
-    def __init__(self, registry: Registry):
+    def __init__(self, registry: Registry, aws: Callable[[], AwsSetup] | None = None):
         self._registry = registry
+        self._aws = aws  # built only when the AWS form is asked for
 
     def form(self, actor: Actor, provider_key: str) -> dict[str, Any]:
         provider = self._registry.get(provider_key)  # unknown or planned: 404 unknown_provider
@@ -36,7 +38,7 @@ class SetupForms:
         texts = setup_texts().get(provider.key, {})
         # A provider that needs more than a credential and a config (a block of its own, keyed
         # by the provider, for example one naming values the org must paste elsewhere) adds it here.
-        return {
+        form = {
             "provider": provider.key,
             "category": provider.category,
             "display_name": provider.display_name,
@@ -44,6 +46,9 @@ class SetupForms:
             "config_schema": config_schema(provider),
             "steps": list(texts.get("steps") or ()),
         }
+        if provider.credential == "aws_role" and self._aws is not None:
+            form["aws"] = self._aws().block(actor.org)  # the org's external ID and the policies to paste
+        return form
 
 
 @lru_cache(maxsize=1)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ..settings import Settings
     from ..registry import Registry
     from .credentials import Credentials
+    from .external_ids import ExternalIds
     from datetime import datetime
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class Validation:
         queue: ValidationQueue,
         settings: Settings,
         clock: Callable[[], datetime],
+        external_ids: ExternalIds | None = None,
     ):
         self._store = store
         self._registry = registry
@@ -54,6 +56,7 @@ class Validation:
         self._queue = queue
         self._settings = settings
         self._clock = clock
+        self._external_ids = external_ids
 
     # -- the validator function's message ------------------------------------------------------
 
@@ -199,9 +202,16 @@ class Validation:
     def _ask_provider(self, item: Integration, credential: Credential) -> ValidationResult:
         """The provider's verdict. Whatever a provider sends ends in one: an answer a validator
         could not read is `provider_unavailable`, never an error that leaves `validating` behind."""
-        validator = self._credentials.validator(self._registry.get(item.provider))
+        provider = self._registry.get(item.provider)
+        validator = self._credentials.validator(provider)
+        # A check bound to the org (AWS: its external ID) is told whose credential it is.
+        owner = self._external_ids.owner(item.org) if provider.credential == "aws_role" else None
         try:
-            return validator.validate(credential, item.config)
+            return (
+                validator.validate(credential, item.config, owner)
+                if owner
+                else validator.validate(credential, item.config)
+            )
         except Exception as exc:  # noqa: BLE001 - the type is logged, never the text (it may hold data)
             log.warning("validator failed on a provider answer", extra={"fields": {"error_type": type(exc).__name__}})
             return ValidationResult("provider_unavailable", "the provider's answer could not be read")

@@ -71,6 +71,11 @@ def validation_deadline(seconds: float) -> Iterator[None]:
         _VALIDATION_END.reset(token)
 
 
+def validation_end(settings: Settings) -> float:
+    """When the validation in progress must end (time.monotonic()); a call outside one gets its own."""
+    return _VALIDATION_END.get() or time.monotonic() + settings.validation_timeout_seconds
+
+
 def json_body(response: httpx.Response) -> Any:
     """The parsed JSON body, or None when there is none or it is not JSON (nesting too
     deep for the parser included: a RecursionError is a provider's answer, not our fault)."""
@@ -145,7 +150,7 @@ def request_with_retries(
     from .capped import AnswerTooLarge, AnswerUnreadable
 
     attempts, timeout = settings.provider_max_attempts, settings.provider_timeout_seconds
-    validation_end = _VALIDATION_END.get() or time.monotonic() + settings.validation_timeout_seconds
+    validation_end_at = validation_end(settings)
     host = httpx.URL(url).host
     content = json.dumps(json_payload).encode() if json_payload is not None else None
     request_headers = dict(headers)
@@ -155,7 +160,7 @@ def request_with_retries(
     made = 0
     while True:
         now = time.monotonic()
-        deadline = min(now + timeout, validation_end)
+        deadline = min(now + timeout, validation_end_at)
         if deadline <= now:
             break  # a later step of a validation whose time is up
         made += 1
@@ -194,7 +199,7 @@ def request_with_retries(
         backoff = min(settings.provider_backoff_seconds * 2 ** (made - 1), MAX_BACKOFF_SECONDS)
         pause = max(backoff, wait) if wait is not None else backoff
         # A retry starts only when its backoff and a whole call fit in the validation's time.
-        retrying = made < attempts and time.monotonic() + pause + timeout <= validation_end
+        retrying = made < attempts and time.monotonic() + pause + timeout <= validation_end_at
         _log_failure(provider, host, made, retrying, **failure)
         if not retrying:
             break

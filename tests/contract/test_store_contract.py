@@ -151,6 +151,22 @@ def test_replace_org_key_of_an_unknown_org_is_false_and_creates_nothing(store):
     assert store.get_org("initech") is None and store.find_org_by_key_hash("cd" * 32) is None
 
 
+def test_an_orgs_aws_external_id_is_set_once_and_survives_key_changes(store):
+    store.create_org(make_org("acme"))
+    store.create_org(make_org("globex"))
+    assert store.get_org("acme").aws_external_id is None
+
+    assert store.set_aws_external_id("acme", "ext-first") == "ext-first"
+    # Set once: a later (or concurrent) first use reads the one already there.
+    assert store.set_aws_external_id("acme", "ext-second") == "ext-first"
+    assert store.get_org("acme").aws_external_id == "ext-first"
+    assert store.get_org("globex").aws_external_id is None
+    # A new API key (rotate or revoke) keeps it: customers' trust policies name it.
+    assert store.replace_org_key("acme", "kid_new", "ef" * 32, T0) is True
+    assert store.find_org_by_key_hash("ef" * 32).aws_external_id == "ext-first"
+    assert store.set_aws_external_id("initech", "ext-x") is None and store.get_org("initech") is None
+
+
 # -- integrations -------------------------------------------------------------------------
 
 

@@ -121,7 +121,7 @@ def test_list_shows_every_provider_of_the_registry(api):
     providers = {i["provider"]: i for i in body["integrations"]}
     assert {"gcp", "openai", "anthropic", "gemini", "deepseek"} <= set(providers)
     assert len([p for p in providers.values() if p["category"] == "saas"]) >= 5
-    assert "aws" not in providers and "azure" not in providers
+    assert providers["aws"]["status"] == "not_configured" and "azure" not in providers
     assert all(i["status"] == "not_configured" for i in providers.values() if i["provider"] != "slack")
     llm = api.call("GET", f"/{ORG}?category=llm", 200)["integrations"]
     assert {i["provider"] for i in llm} == {"openai", "anthropic", "gemini", "deepseek"}
@@ -239,7 +239,7 @@ def test_request_errors_from_the_catalogue(live, api, keys):
         json={"credential": "x" * 70_000},
     )
     api.error("POST", f"/{ORG}/nosuch/setup", 404, "unknown_provider", json={"credential": "x"})
-    body = api.error("POST", f"/{ORG}/aws/setup", 404, "unknown_provider", json={"credential": "x"})
+    body = api.error("POST", f"/{ORG}/azure/setup", 404, "unknown_provider", json={"credential": "x"})
     assert "planned" in body["error"]["message"]
     api.error("GET", f"/{ORG}/figma", 404, "not_configured", "Integration not configured")
     api.error("DELETE", f"/{ORG}/figma", 404, "not_configured", "Integration not configured")
@@ -368,7 +368,7 @@ def test_setup_form_of_any_provider_before_any_setup(live, api):
     notion = api.call("GET", f"/{ORG}/notion/setup", 200)
     assert notion["credential"]["kind"] == "none" and set(notion["config_schema"]["required"]) == set(SAAS)
     assert api.call("GET", f"/{ORG}/gcp/setup", 200)["credential"]["kind"] == "service_account"
-    api.error("GET", f"/{ORG}/aws/setup", 404, "unknown_provider")
+    api.error("GET", f"/{ORG}/azure/setup", 404, "unknown_provider")
     api.error("GET", f"/{ORG}/nope/setup", 404, "unknown_provider", "Unknown provider")
     api.error("GET", "/other_org/openai/setup", 403, "forbidden")
     refused = live.client(None).request("DELETE", f"/{ORG}/openai/setup")

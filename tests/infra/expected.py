@@ -36,6 +36,7 @@ EVENT_FUNCTIONS = {"validate_credential"}
 BASE_PATH = "/api/v1/integrations"
 
 DEPLOY_ENV_KEYS = {
+    "AWS_PLATFORM_ROLE_ARN",
     "STORE_BACKEND",
     "KMS_BACKEND",
     "KMS_KEY_NAME",

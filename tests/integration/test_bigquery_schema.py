@@ -47,3 +47,17 @@ def test_a_table_of_an_earlier_release_gains_the_columns_added_since(bq_store: B
 
     bq_store.insert_integration(full_integration())
     assert bq_store.get_integration("acme", "gcp").capabilities == ("costs", "usage")
+
+
+def test_the_org_table_of_an_earlier_release_gains_the_aws_external_id(bq_store: BigQueryStore):
+    name = f"{PROJECT}.{bq_store.dataset}.org_api_keys"
+    table = bq_store.client.get_table(name)
+    bq_store.client.delete_table(name)
+    older = [field for field in table.schema if field.name != "aws_external_id"]  # as the release before it
+    bq_store.client.create_table(type(table)(name, schema=older))
+    bq_store.init_store()
+    from tests.contract.test_store_contract import make_org
+
+    bq_store.create_org(make_org("acme"))
+    assert bq_store.set_aws_external_id("acme", "ext-1") == "ext-1"
+    assert bq_store.get_org("acme").aws_external_id == "ext-1"

@@ -150,7 +150,7 @@ def test_setup_integration_errors(service_env, api: Api) -> None:
         json={"credential": "sk-nope"},
     )
     assert "planned" in api.error(
-        "setup_integration", "POST", f"/{ORG}/aws/setup", 404, "unknown_provider", json={"credential": "x"}
+        "setup_integration", "POST", f"/{ORG}/azure/setup", 404, "unknown_provider", json={"credential": "x"}
     )
     api.error(
         "setup_integration",
@@ -261,7 +261,7 @@ def test_list_integrations(service_env, api: Api) -> None:
     assert listed["org"] == ORG
     by_provider = {i["provider"]: i for i in listed["integrations"]}
     assert by_provider["openai"]["status"] == "pending"
-    assert by_provider["gcp"]["status"] == "not_configured" and "aws" not in by_provider
+    assert by_provider["gcp"]["status"] == "not_configured" and "azure" not in by_provider
     llm = api.call("list_integrations", "GET", f"/{ORG}?category=llm", 200)["integrations"]
     assert {i["category"] for i in llm} == {"llm"}
     assert "'category'" in api.error("list_integrations", "GET", f"/{ORG}?category=crypto", 400, "bad_request")
@@ -404,6 +404,8 @@ def test_get_setup_form(service_env, api: Api) -> None:
 
     from shared.registry import get_registry
 
+    # The AWS form names the platform's principal: the setting, so no AWS call (tests/integration/test_aws*.py).
+    service_env.set(AWS_PLATFORM_ROLE_ARN="arn:aws:iam::111122223333:role/cost-platform")
     for provider in get_registry().available():
         form = api.call("get_setup_form", "GET", f"/{ORG}/{provider.key}/setup", 200)
         assert (form["provider"], form["category"]) == (provider.key, provider.category)
@@ -429,7 +431,7 @@ def test_get_setup_form(service_env, api: Api) -> None:
 
 def test_get_setup_form_errors(service_env, api: Api) -> None:
     api.error("get_setup_form", "GET", f"/{ORG}/nope/setup", 404, "unknown_provider", "Unknown provider")
-    assert "planned" in api.error("get_setup_form", "GET", f"/{ORG}/aws/setup", 404, "unknown_provider")
+    assert "planned" in api.error("get_setup_form", "GET", f"/{ORG}/azure/setup", 404, "unknown_provider")
     api.error("get_setup_form", "GET", f"/{ORG}/openai/setup", 401, "unauthorized", key=None)
     api.error(
         "get_setup_form", "GET", f"/{ORG}/openai/setup", 403, "forbidden", key=service_env.create_org("other_org")

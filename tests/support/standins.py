@@ -1,9 +1,12 @@
 """The provider stand-ins the tests use, runnable by hand: `python -m tests.support.standins`.
 
 Starts `ProviderServers` (tests/support/provider_servers/: OpenAI, Anthropic, Gemini,
-DeepSeek, Google's OAuth token endpoint and BigQuery, each on 127.0.0.1 and a free port),
-prints the `export` lines that point the service at them and the test keys they answer
-for, then serves until Ctrl-C (or SIGTERM). docs/providers.md says what each check calls.
+DeepSeek, Google's OAuth token endpoint and BigQuery, each on 127.0.0.1 and a free port)
+and AWS (moto with IAM access control, tests/support/aws_standin.py), prints the `export`
+lines that point the service at them and the test keys they answer for, then serves until
+Ctrl-C (or SIGTERM). docs/providers.md says what each check calls. AWS roles need the org's
+external ID, which the service makes: `python -m tests.support.aws_role < form.json` creates
+one from an org's setup form, as a customer would in IAM.
 
 The keys are made at start and mean nothing anywhere else; a stand-in answers any other
 key the way the real provider answers an invalid one. `--env-file PATH` also writes the
@@ -24,6 +27,7 @@ import threading
 from pathlib import Path
 from typing import Callable
 
+from tests.support.aws_standin import AwsStandIn
 from tests.support.provider_servers import (
     ProviderServers,
     anthropic_key,
@@ -91,6 +95,16 @@ def register_credentials(servers: ProviderServers, key_dir: Path) -> list[tuple[
     return lines
 
 
+def aws_settings(aws: AwsStandIn) -> dict[str, str]:
+    """AWS for the service (its default credential chain: the platform user, on the stand-in) and
+    the stand-in's admin keys, for `python -m tests.support.aws_role` (what a customer does in IAM)."""
+    return {
+        **aws.env(),
+        "AWS_STANDIN_ADMIN_ACCESS_KEY_ID": aws.admin["aws_access_key_id"],
+        "AWS_STANDIN_ADMIN_SECRET_ACCESS_KEY": aws.admin["aws_secret_access_key"],
+    }
+
+
 def render(settings: dict[str, str], credentials: list[tuple[str, str, str]]) -> list[str]:
     out = ["# 1. Point the service at the stand-ins (in the shell that runs `make run`):"]
     out += [f"export {name}={shlex.quote(value)}" for name, value in settings.items()]
@@ -109,10 +123,15 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signum, lambda *_: stop.set())
 
     servers = ProviderServers().start()
+    aws = AwsStandIn()
     env_file: Path | None = None
     try:
+        aws.start()
         with tempfile.TemporaryDirectory(prefix="standins-") as key_dir:
-            lines = render(service_settings(servers), register_credentials(servers, Path(key_dir)))
+            settings = {**service_settings(servers), **aws_settings(aws)}
+            lines = render(settings, register_credentials(servers, Path(key_dir)))
+            lines.append(f"# AWS: the platform's principal is {aws.platform_arn}; make a customer's role from an")
+            lines.append("# org's form: .venv/bin/python -m tests.support.aws_role < form.json (prints its ARN)")
             if args.env_file is not None:
                 env_file = args.env_file.resolve()
                 fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -127,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                 pass
     finally:
         servers.stop()
+        aws.stop()
         if env_file is not None:
             env_file.unlink(missing_ok=True)
     print("# Stand-ins stopped.", file=sys.stderr, flush=True)

@@ -57,8 +57,12 @@ export function describe(e: Event): string {
   }
 }
 
-export function credentialKind(form: SetupForm): "api_key" | "service_account" | "none" {
+export function credentialKind(form: SetupForm): "api_key" | "service_account" | "aws_role" | "none" {
   return form.credential.kind;
+}
+
+export function awsExternalId(form: SetupForm): string | undefined {
+  return form.aws?.external_id;
 }
 
 export function firstStep(form: SetupForm): string | undefined {

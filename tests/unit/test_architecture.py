@@ -28,6 +28,8 @@ SERVICE_RANKS = {
     "requests": 0,
     "views": 0,
     "audit": 1,
+    "external_ids": 1,
+    "aws_setup": 2,
     "writes": 2,
     "credentials": 2,
     "limits": 2,

@@ -36,6 +36,7 @@ IMPORTED_AS = {
     "pydantic": r"from pydantic import",
     "cryptography": r"from cryptography\b",
     "PyYAML": r"import yaml",
+    "boto3": r"import boto3",
 }
 
 

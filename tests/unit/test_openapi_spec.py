@@ -70,7 +70,7 @@ EXPECTED_RESPONSES: dict[str, dict[int, set[str]]] = {
         503: {"provider_unavailable"},
     },
     "list_integrations": {200: set(), **COMMON},
-    "get_setup_form": {200: set(), **COMMON, 404: {"unknown_provider"}},
+    "get_setup_form": {200: set(), **COMMON, 404: {"unknown_provider"}, 503: {"provider_unavailable"}},
     "get_integration": {200: set(), **COMMON, **BOTH_404},
     "delete_integration": {204: set(), **COMMON, **BOTH_404},
     "rotate_credential": {
@@ -485,7 +485,7 @@ def test_saas_config_matches_the_registry():
 
 def test_provider_configs_match_the_registry():
     registry = get_registry()
-    documented = {"gcp": "GcpConfig", "openai": "OpenAIConfig"}
+    documented = {"gcp": "GcpConfig", "openai": "OpenAIConfig", "aws": "AwsConfig"}
     for provider in registry.available():
         if provider.manual:
             continue
@@ -578,7 +578,7 @@ def test_integration_config_by_provider_accepts(provider, category, config):
         ("gcp", "cloud", {"billing_export_table": "not a table"}),
         ("openai", "llm", {"organization": "acme"}),
         ("anthropic", "llm", {"project": "proj_abc"}),
-        ("aws", "cloud", {}),
+        ("aws", "cloud", {"cur_bucket": "Not A Bucket"}),
     ],
 )
 def test_integration_config_by_provider_rejects(provider, category, config):
@@ -643,7 +643,9 @@ def test_conforms_accepts_documented_answers():
     assert_conforms("GET", f"{BASE}/acme_corp/openai/events?limit=2", 200, page)
     form = SetupForms(get_registry()).form(Actor(org="acme_corp", key_id="k1"), "openai")
     assert_conforms("GET", f"{BASE}/acme_corp/openai/setup", 200, form, JSON)
-    assert_conforms("GET", f"{BASE}/acme_corp/aws/setup", 404, _error("unknown_provider", "Provider aws is planned"))
+    assert_conforms(
+        "GET", f"{BASE}/acme_corp/azure/setup", 404, _error("unknown_provider", "Provider azure is planned")
+    )
     assert_conforms("GET", f"{BASE}/acme_corp/openai", 404, _error("not_configured"))
     assert_conforms("GET", f"{BASE}/acme_corp/nope", 404, _error("unknown_provider", "Unknown provider: nope"))
     assert_conforms("POST", f"{BASE}/acme_corp/openai/setup", 400, _error("invalid_format"))

@@ -27,7 +27,9 @@ def test_available_providers_and_categories(registry) -> None:
         assert by_key[llm].validator == llm
     saas = [p for p in by_key.values() if p.category == "saas"]
     assert len(saas) >= 5 and all(p.manual and p.validator is None for p in saas)
-    assert "aws" not in by_key and "azure" not in by_key
+    assert by_key["aws"].category == "cloud" and by_key["aws"].credential == "aws_role"
+    assert by_key["aws"].validator == "aws" and by_key["aws"].revalidate_days == 7
+    assert "azure" not in by_key
 
 
 @pytest.mark.parametrize("category", ["cloud", "llm", "saas"])
@@ -40,7 +42,7 @@ def test_get_registry_is_cached() -> None:
     assert get_registry() is get_registry()
 
 
-@pytest.mark.parametrize("key", ["aws", "azure"])
+@pytest.mark.parametrize("key", ["azure"])
 def test_planned_providers_answer_unknown_provider_saying_planned(registry, key: str) -> None:
     with pytest.raises(UnknownProviderError) as caught:
         registry.get(key)

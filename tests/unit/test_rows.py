@@ -35,7 +35,7 @@ class Reading(dict):  # type: ignore[type-arg]
 
 # table -> (a model with every field set, model -> row, row -> model or None)
 MAPPINGS: dict[str, tuple[Any, Callable[[Any], dict[str, Any]], Callable[[Mapping[str, Any]], Any] | None]] = {
-    "org_api_keys": (make_org("acme"), rows.org_row, rows.org_of),
+    "org_api_keys": (make_org("acme").model_copy(update={"aws_external_id": "ext-1"}), rows.org_row, rows.org_of),
     "org_integrations": (
         full_integration().model_copy(update={"revision": 7}),
         lambda item: rows.integration_row(item, revision=7),

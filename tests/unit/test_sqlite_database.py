@@ -82,7 +82,9 @@ def test_keys_and_indexes_are_those_of_the_previous_release():
         assert keys_and_indexes(new, table) == keys_and_indexes(old, table)
         # the same columns, plus those added since (migrated in by add_missing_columns); the schema
         # files also make primary keys NOT NULL (never NULL anyway)
-        added = [("capabilities", "TEXT")] if table == "org_integrations" else []
+        added = {"org_integrations": [("capabilities", "TEXT")], "org_api_keys": [("aws_external_id", "TEXT")]}.get(
+            table, []
+        )
         assert [c[:2] for c in columns(new, table)] == [c[:2] for c in columns(old, table)] + added
 
 
@@ -159,3 +161,20 @@ def test_a_new_required_column_is_refused_not_half_migrated(schema_dir: Path, tm
     rows.forget_schemas()
     with pytest.raises(StoreError, match="REQUIRED"):
         SqliteStore(tmp_path / "s.db").init_store()
+
+
+def test_an_org_of_the_previous_release_gains_its_aws_external_id(tmp_path: Path):
+    path = tmp_path / "integrations.db"
+    db = sqlite3.connect(path)
+    db.executescript(PREVIOUS_RELEASE)  # no `aws_external_id` column
+    db.execute(
+        "INSERT INTO org_api_keys (org_slug, api_key_id, api_key_hash, created_at) VALUES ('acme', 'kid', ?, ?)",
+        ("ab" * 32, T0.isoformat(timespec="milliseconds")),
+    )
+    db.commit()
+    db.close()
+    store = SqliteStore(path)
+    assert store.get_org("acme").aws_external_id is None
+    assert store.set_aws_external_id("acme", "ext-1") == "ext-1"
+    assert store.get_org("acme").aws_external_id == "ext-1"
+    store.close()

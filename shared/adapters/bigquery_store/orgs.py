@@ -54,3 +54,14 @@ def replace_key(ds: Dataset, slug: str, api_key_id: str, api_key_hash: str, issu
         ],
     )
     return affected > 0
+
+
+def set_aws_external_id(ds: Dataset, slug: str, external_id: str) -> str | None:
+    # One UPDATE (BigQuery serializes them): of two concurrent first uses, one sets it and both read it.
+    ds.query(
+        f"UPDATE {ds.table(TABLE)} SET aws_external_id = @external_id "
+        f"WHERE org_slug = @org AND aws_external_id IS NULL AND {ORG_CONFIRMED}",
+        [ds.param("org", "STRING", slug), ds.param("external_id", "STRING", external_id)],
+    )
+    found = get(ds, slug)
+    return found.aws_external_id if found else None

@@ -69,6 +69,9 @@ class BigQueryStore:
     def replace_org_key(self, slug: str, api_key_id: str, api_key_hash: str, issued_at: datetime) -> bool:
         return orgs.replace_key(self._ds, slug, api_key_id, api_key_hash, issued_at)
 
+    def set_aws_external_id(self, slug: str, external_id: str) -> str | None:
+        return orgs.set_aws_external_id(self._ds, slug, external_id)
+
     # -- integrations -------------------------------------------------------------------------
 
     def get_integration(self, org: str, provider: str) -> Integration | None:

@@ -68,6 +68,15 @@ class SqliteStore:
             )
             return cur.rowcount == 1
 
+    def set_aws_external_id(self, slug: str, external_id: str) -> str | None:
+        with self._db.write() as conn:
+            conn.execute(
+                "UPDATE org_api_keys SET aws_external_id = ? WHERE org_slug = ? AND aws_external_id IS NULL",
+                (external_id, slug),
+            )
+            found = conn.execute("SELECT aws_external_id FROM org_api_keys WHERE org_slug = ?", (slug,)).fetchone()
+        return found[0] if found else None
+
     # -- integrations -----------------------------------------------------------------------
 
     def _integrations(self, where: str, params: tuple[Any, ...], order: str) -> list[Integration]:

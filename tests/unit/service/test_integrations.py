@@ -48,7 +48,7 @@ def test_get_errors(world: World) -> None:
     with pytest.raises(UnknownProviderError):
         world.get("nope")
     with pytest.raises(UnknownProviderError, match="planned"):
-        world.get("aws")
+        world.get("azure")
 
 
 def test_disable_and_enable(world: World) -> None:

@@ -64,5 +64,5 @@ def test_unknown_and_planned_providers(forms: SetupForms) -> None:
         forms.form(ACTOR, "nope")
     assert unknown.value.message == "Unknown provider"
     with pytest.raises(UnknownProviderError) as planned:
-        forms.form(ACTOR, "aws")
+        forms.form(ACTOR, "azure")
     assert "planned" in planned.value.message
