@@ -44,7 +44,7 @@ def test_a_pipeline_refused_because_decryption_failed_is_on_record(world: World)
     world.active("openai")
     row = world.credential_rows()[0]
     world.service.store.replace_ciphertext(
-        row.model_copy(update={"ciphertext": row.ciphertext[:-1] + b"!"}), row.ciphertext
+        row.model_copy(update={"ciphertext": row.ciphertext[:-1] + bytes([row.ciphertext[-1] ^ 1])}), row.ciphertext
     )
     with pytest.raises(DecryptionError):
         world.service.pipelines.decrypt_for_pipeline(ORG, "openai", "pipeline:costs")
