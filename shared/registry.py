@@ -72,10 +72,12 @@ class Provider:
     key: str
     display_name: str
     category: str
-    credential: Literal["api_key", "service_account", "none"] = "none"
+    credential: Literal["api_key", "service_account", "azure_service_principal", "none"] = "none"
     validator: str | None = None
     planned: bool = False
     config_fields: tuple[ConfigField, ...] = field(default_factory=tuple)
+    # The credential always expires (an Azure client secret): setup and rotate need `expires_at`.
+    expiry_required: bool = False
 
     @property
     def manual(self) -> bool:
@@ -157,6 +159,7 @@ def load_registry(path: Path | None = None) -> Registry:
             validator=spec.get("validator"),
             planned=spec.get("status") == "planned",
             config_fields=fields,
+            expiry_required=spec.get("expires_at") == "required",
         )
     return Registry(providers)
 

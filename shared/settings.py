@@ -40,6 +40,8 @@ URL_FIELDS = (
     "gcp_token_uri",
     "bigquery_api_url",
     "validator_url",
+    "azure_authority_host",
+    "azure_management_url",
 )
 HOST_PORT_FIELDS = ("kms_endpoint", "pubsub_emulator_host")
 _HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-_]+):[0-9]{1,5}")
@@ -116,6 +118,11 @@ class Settings(BaseModel):
     # Only this setting (never an uploaded key file) may name a non-Google token endpoint.
     gcp_token_uri: str = GOOGLE_TOKEN_URI
     bigquery_api_url: str | None = None
+    # Entra ID's token endpoint root and Azure Resource Manager's (sovereign clouds, local stand-ins).
+    azure_authority_host: str = "https://login.microsoftonline.com"
+    azure_management_url: str = "https://management.azure.com"
+    # How many days before a credential's `expires_at` the daily revalidation warns.
+    expiry_warning_days: int = Field(14, ge=1, le=365)
 
     provider_timeout_seconds: float = Field(10.0, gt=0, le=120)
     provider_max_attempts: int = Field(3, ge=1, le=10)

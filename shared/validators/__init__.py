@@ -21,6 +21,7 @@ VALIDATORS: dict[str, tuple[str, str]] = {
     "gemini": ("shared.validators.gemini", "GeminiValidator"),
     "deepseek": ("shared.validators.deepseek", "DeepSeekValidator"),
     "gcp": ("shared.validators.gcp", "GcpValidator"),
+    "azure": ("shared.validators.azure", "AzureValidator"),
 }
 
 
