@@ -65,6 +65,19 @@ class SetupRequest:
         expires_at = parse_date(body["expires_at"]) if body.get("expires_at") is not None else None
         return cls(body.get("credential"), name.strip() if name else None, config, "config" in body, expires_at)
 
+    def checked_expiry(self, provider: str, required: bool, today: date) -> date | None:
+        """The credential's expiry date: required where credentials always expire; never one that has come."""
+        if self.expires_at is None:
+            if required:
+                raise BadRequestError(
+                    f"Field 'expires_at' is required for {provider}: its credentials always expire "
+                    "(give the date, YYYY-MM-DD)"
+                )
+            return None
+        if self.expires_at <= today:
+            raise BadRequestError("Field 'expires_at' must be a date after today: that credential has already expired")
+        return self.expires_at
+
     def fields(self) -> list[str]:
         """Which of name / config the request changes (for the audit trail)."""
         return sorted(k for k in ("name", "config") if getattr(self, k) is not None)

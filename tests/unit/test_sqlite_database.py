@@ -82,7 +82,11 @@ def test_keys_and_indexes_are_those_of_the_previous_release():
         assert keys_and_indexes(new, table) == keys_and_indexes(old, table)
         # the same columns, plus those added since (migrated in by add_missing_columns); the schema
         # files also make primary keys NOT NULL (never NULL anyway)
-        added = [("capabilities", "TEXT")] if table == "org_integrations" else []
+        added = (
+            [("capabilities", "TEXT"), ("credential_expires_at", "TEXT"), ("credential_expiry_warned_at", "TEXT")]
+            if table == "org_integrations"
+            else []
+        )
         assert [c[:2] for c in columns(new, table)] == [c[:2] for c in columns(old, table)] + added
 
 
