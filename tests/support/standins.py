@@ -1,7 +1,8 @@
 """The provider stand-ins the tests use, runnable by hand: `python -m tests.support.standins`.
 
 Starts `ProviderServers` (tests/support/provider_servers/: OpenAI, Anthropic, Gemini,
-DeepSeek, Google's OAuth token endpoint and BigQuery, each on 127.0.0.1 and a free port),
+DeepSeek, Google's OAuth token endpoint and BigQuery, Entra ID and Azure Resource Manager, each
+on 127.0.0.1 and a free port),
 prints the `export` lines that point the service at them and the test keys they answer
 for, then serves until Ctrl-C (or SIGTERM). docs/providers.md says what each check calls.
 
@@ -21,6 +22,8 @@ import signal
 import sys
 import tempfile
 import threading
+import uuid
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Callable
 
@@ -65,6 +68,16 @@ GCP_KEY_FILES: list[tuple[str, str, str]] = [
 ]
 
 
+# (variable, scenario, what the service makes of it): Azure service principals (JSON) for `azure`,
+# all with the scope $AZURE_SCOPE and the expiry date $AZURE_SECRET_EXPIRES.
+AZURE_PRINCIPALS: list[tuple[str, str, str]] = [
+    ("AZURE_CREDENTIAL", "valid", "valid -> active, reads costs"),
+    ("AZURE_CREDENTIAL_SECRET_ID", "secret_id", "-> error, the Secret ID was pasted instead of the Value"),
+    ("AZURE_CREDENTIAL_EXPIRED", "secret_expired", "-> expired, Entra ID says the secret expired"),
+    ("AZURE_CREDENTIAL_NO_ROLE", "no_role", "-> error, Missing permissions (Cost Management Reader)"),
+]
+
+
 def service_settings(servers: ProviderServers) -> dict[str, str]:
     """The settings (environment variables) that point the service at the stand-ins."""
     return {
@@ -74,6 +87,8 @@ def service_settings(servers: ProviderServers) -> dict[str, str]:
         "DEEPSEEK_BASE_URL": servers.deepseek_url,
         "GCP_TOKEN_URI": servers.token_url,
         "BIGQUERY_API_URL": servers.bigquery_url,
+        "AZURE_AUTHORITY_HOST": servers.azure_authority_url,
+        "AZURE_MANAGEMENT_URL": servers.azure_management_url,
     }
 
 
@@ -88,6 +103,13 @@ def register_credentials(servers: ProviderServers, key_dir: Path) -> list[tuple[
         path.write_text(json.dumps(info, indent=2))
         path.chmod(0o600)
         lines.append((variable, str(path), what))
+    scope = f"/subscriptions/{uuid.uuid4()}"
+    lines.append(("AZURE_SCOPE", scope, "config.scope of every Azure principal below"))
+    expires = (date.today() + timedelta(days=180)).isoformat()
+    lines.append(("AZURE_SECRET_EXPIRES", expires, "expires_at of their client secrets"))
+    for variable, scenario, what in AZURE_PRINCIPALS:
+        credential, _ = servers.azure_principal(scenario, scope)
+        lines.append((variable, json.dumps(credential, separators=(",", ":")), what))
     return lines
 
 

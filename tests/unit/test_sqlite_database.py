@@ -146,9 +146,11 @@ def test_a_file_of_the_previous_release_gains_the_columns_added_since(tmp_path: 
     item = full_integration().model_copy(update={"capabilities": ("costs", "usage")})
     store.commit(Write("acme", "gcp", None, item))
     assert store.get_integration("acme", "gcp").capabilities == ("costs", "usage")
+    assert store.get_integration("acme", "gcp").credential == full_integration().credential
     store.close()
     db = sqlite3.connect(path)
-    assert "capabilities" in {name for name, *_ in columns(db, "org_integrations")}
+    added = {"capabilities", "credential_expires_at", "credential_expiry_warned_at"}
+    assert added <= {name for name, *_ in columns(db, "org_integrations")}
     db.close()
 
 
