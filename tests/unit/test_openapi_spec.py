@@ -518,7 +518,7 @@ DETAILS_BY_ACTION: dict[str, list[dict[str, Any]]] = {
     "setup": [{}, {"version": 1}, {"unchanged_credential": True}],
     "rotate": [{"version": 3}],
     "validate": [{}, {"target": "current"}, {"target": "rotation", "detail": "Missing scopes"}, {"retrying": True}],
-    "revalidate": [{"target": "current"}],
+    "revalidate": [{"target": "current"}, {"target": "current", "capabilities": ["costs"]}],
     "edit": [{"fields": ["name"]}, {"fields": ["config", "name"]}],
     "decrypt": [{}, {"version": 2}],
     "status_change": [

@@ -79,6 +79,11 @@ class ProviderServers:
         self.azure_login.set(credential["client_secret"], scenario)  # a secret in a URL is caught
         return credential, scope
 
+    def azure_scenario(self, credential: dict[str, str], scenario: str) -> None:
+        """What Entra ID and ARM now answer for a registered principal (a secret that expired since...)."""
+        app = self.azure_login.state["tenants"][credential["tenant_id"]][credential["client_id"]]
+        app["secrets"][credential["client_secret"]] = scenario
+
     def gcp_service_account(self, scenario: str = "valid", **kwargs: Any) -> dict[str, Any]:
         """A fresh key file whose token_uri is the local endpoint, registered with `scenario`."""
         from cryptography.hazmat.primitives.serialization import load_pem_private_key
