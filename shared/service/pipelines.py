@@ -10,6 +10,7 @@ import re
 
 from ..domain.errors import BadRequestError, CredentialNotUsableError, IntegrationsError, InvalidTransitionError
 from ..domain.lifecycle import check_action
+from ..domain.models import CAPABILITIES
 from .requests import check_org_slug
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from .credentials import Credentials
     from .audit import Audit
     from ..registry import Registry
-    from ..domain.models import CAPABILITIES, Credential
+    from ..domain.models import Credential
 
 # fullmatch, never match with "$": "$" also matches before a trailing newline.
 PIPELINE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
