@@ -143,5 +143,6 @@ def test_the_readme_session_runs_twice_without_an_error(tmp_path):
         assert '"error"' not in run, f"a step failed:\n{run}"
         assert run.rstrip().endswith("204"), "the session ends with a delete answering 204"
         assert '"provider":"openai"' in run and '"provider":"gcp"' in run and '"provider":"slack"' in run
+        assert '"provider":"azure"' in run and '"capabilities":["costs"]' in run
     assert "rate_limited" not in output
     assert standins.returncode == 0 and server.returncode is not None
