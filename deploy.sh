@@ -17,6 +17,9 @@
 #   BQ_DATASET                     default organizations
 #   LOG_LEVEL, CORS_ORIGINS        default INFO, empty (comma-separated origins)
 #   VALIDATOR_MAX_DELIVERIES       default 5
+#   EXPIRY_WARNING_DAYS            default 14 (days before a credential's expires_at it is warned about)
+#   AZURE_AUTHORITY_HOST           default https://login.microsoftonline.com
+#   AZURE_MANAGEMENT_URL           default https://management.azure.com
 #   MAX_INSTANCES                  default 10
 #   GCLOUD                         gcloud binary, default gcloud
 set -euo pipefail
@@ -68,6 +71,9 @@ BQ_DATASET="${BQ_DATASET:-organizations}"
 LOG_LEVEL="${LOG_LEVEL:-INFO}"
 CORS_ORIGINS="${CORS_ORIGINS:-}"
 VALIDATOR_MAX_DELIVERIES="${VALIDATOR_MAX_DELIVERIES:-5}"
+EXPIRY_WARNING_DAYS="${EXPIRY_WARNING_DAYS:-14}"
+AZURE_AUTHORITY_HOST="${AZURE_AUTHORITY_HOST:-https://login.microsoftonline.com}"
+AZURE_MANAGEMENT_URL="${AZURE_MANAGEMENT_URL:-https://management.azure.com}"
 MAX_INSTANCES="${MAX_INSTANCES:-10}"
 GCLOUD="${GCLOUD:-gcloud}"
 
@@ -75,6 +81,11 @@ GCLOUD="${GCLOUD:-gcloud}"
   die "KMS_KEY_NAME must be a full crypto key name (projects/P/locations/L/keyRings/R/cryptoKeys/K)"
 case "$LOG_LEVEL" in DEBUG | INFO | WARNING | ERROR) ;; *) die "LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR" ;; esac
 [[ "$CORS_ORIGINS" != *"|"* ]] || die "CORS_ORIGINS must not contain '|'"
+[[ "$EXPIRY_WARNING_DAYS" =~ ^[1-9][0-9]{0,2}$ ]] && [ "$EXPIRY_WARNING_DAYS" -le 365 ] ||
+  die "EXPIRY_WARNING_DAYS must be a whole number from 1 to 365"
+for url_var in AZURE_AUTHORITY_HOST AZURE_MANAGEMENT_URL; do
+  [[ "${!url_var}" =~ ^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$ ]] || die "$url_var must be an https:// root URL"
+done
 
 if [ "$dry_run" = 0 ]; then
   command -v "$GCLOUD" >/dev/null 2>&1 ||
@@ -110,7 +121,8 @@ dead_letter_topic="${PUBSUB_TOPIC}-dead-letter"
 env_vars="^|^STORE_BACKEND=bigquery|KMS_BACKEND=gcp|KMS_KEY_NAME=${KMS_KEY_NAME}|QUEUE_BACKEND=pubsub"
 env_vars+="|PUBSUB_TOPIC=${PUBSUB_TOPIC}|STATUS_EVENTS_TOPIC=${STATUS_EVENTS_TOPIC}|GCP_PROJECT=${PROJECT}"
 env_vars+="|BQ_DATASET=${BQ_DATASET}|LOG_LEVEL=${LOG_LEVEL}|CORS_ORIGINS=${CORS_ORIGINS}"
-env_vars+="|VALIDATOR_MAX_DELIVERIES=${VALIDATOR_MAX_DELIVERIES}"
+env_vars+="|VALIDATOR_MAX_DELIVERIES=${VALIDATOR_MAX_DELIVERIES}|EXPIRY_WARNING_DAYS=${EXPIRY_WARNING_DAYS}"
+env_vars+="|AZURE_AUTHORITY_HOST=${AZURE_AUTHORITY_HOST}|AZURE_MANAGEMENT_URL=${AZURE_MANAGEMENT_URL}"
 
 run() {
   if [ "$dry_run" = 1 ]; then
