@@ -377,6 +377,23 @@ def test_delete_destroys_the_credential_and_events_outlive_it(live, api):
     assert any(e["action"] == "delete" for e in events)
 
 
+def test_azure_through_the_queue_to_active_then_entra_id_says_the_secret_expired(api, providers, canaries):
+    from datetime import date, timedelta
+
+    principal, scope = providers.azure_principal("valid")
+    canaries.append(principal["client_secret"])
+    expires = (date.today() + timedelta(days=200)).isoformat()
+    body = {"credential": principal, "config": {"scope": scope}, "expires_at": expires}
+    pending = api.call("POST", f"/{ORG}/azure/setup", 202, json=body)
+    assert pending["status"] == "pending" and pending["credential"]["expires_at"] == expires
+    active = api.wait("azure", lambda b: b["status"] == "active")
+    assert active["capabilities"] == ["costs"] and active["credential"]["hint"] == f"client {principal['client_id']}"
+    providers.azure_scenario(principal, "secret_expired")
+    expired = api.call("POST", f"/{ORG}/azure/validate", 200)
+    assert (expired["status"], expired["status_code"]) == ("expired", "credential_expired")
+    assert expired["status_message"].startswith("Credential expired: Entra ID says the client secret has expired")
+
+
 def test_every_status_was_reached(api):
     seen = {i["status"] for i in api.call("GET", f"/{ORG}", 200)["integrations"]}
     assert {"not_configured", "active", "error", "disabled", "expired"} <= seen
