@@ -76,12 +76,16 @@ class Provider:
     validator: str | None = None
     planned: bool = False
     config_fields: tuple[ConfigField, ...] = field(default_factory=tuple)
-    # The credential always expires (an Azure client secret): setup and rotate need `expires_at`.
-    expiry_required: bool = False
 
     @property
     def manual(self) -> bool:
         return self.credential == "none"
+
+    @property
+    def expiry_required(self) -> bool:
+        """The credential always expires (an Azure client secret): setup and rotate need `expires_at`.
+        A property, not a field: each dataclass field costs every cold start its share of code generation."""
+        return self.credential == "azure_service_principal"
 
     def validate_config(self, config: Any) -> dict[str, Any]:
         """Return the config if it fits this provider, else raise bad_request naming the field."""
@@ -159,7 +163,6 @@ def load_registry(path: Path | None = None) -> Registry:
             validator=spec.get("validator"),
             planned=spec.get("status") == "planned",
             config_fields=fields,
-            expiry_required=spec.get("expires_at") == "required",
         )
     return Registry(providers)
 
