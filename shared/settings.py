@@ -121,8 +121,9 @@ class Settings(BaseModel):
     # Entra ID's token endpoint root and Azure Resource Manager's (sovereign clouds, local stand-ins).
     azure_authority_host: str = "https://login.microsoftonline.com"
     azure_management_url: str = "https://management.azure.com"
-    # How many days before a credential's `expires_at` the daily revalidation warns.
-    expiry_warning_days: int = Field(14, ge=1, le=365)
+    # How many days before a credential's `expires_at` the daily revalidation warns (1 to 365,
+    # checked in `_consistent`: a Field constraint costs every cold start more than the check).
+    expiry_warning_days: int = 14
 
     provider_timeout_seconds: float = Field(10.0, gt=0, le=120)
     provider_max_attempts: int = Field(3, ge=1, le=10)
@@ -205,6 +206,8 @@ class Settings(BaseModel):
                     "(scheme and host, optional port, no path), separated by commas"
                 )
                 break
+        if not 1 <= self.expiry_warning_days <= 365:
+            problems.append("EXPIRY_WARNING_DAYS must be a whole number of days from 1 to 365")
         if self.gcp_project is not None and not _PROJECT.fullmatch(self.gcp_project):
             problems.append("GCP_PROJECT must be a Google Cloud project id")
         if not _DATASET.fullmatch(self.bq_dataset):
