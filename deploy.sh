@@ -18,6 +18,9 @@
 #   LOG_LEVEL, CORS_ORIGINS        default INFO, empty (comma-separated origins)
 #   VALIDATOR_MAX_DELIVERIES       default 5
 #   AWS_PLATFORM_ROLE_ARN          default empty (no AWS validation); the platform's AWS role (docs/deploy.md)
+#   EXPIRY_WARNING_DAYS            default 14 (days before a credential's expires_at it is warned about)
+#   AZURE_AUTHORITY_HOST           default https://login.microsoftonline.com
+#   AZURE_MANAGEMENT_URL           default https://management.azure.com
 #   MAX_INSTANCES                  default 10
 #   GCLOUD                         gcloud binary, default gcloud
 set -euo pipefail
@@ -70,6 +73,9 @@ LOG_LEVEL="${LOG_LEVEL:-INFO}"
 CORS_ORIGINS="${CORS_ORIGINS:-}"
 VALIDATOR_MAX_DELIVERIES="${VALIDATOR_MAX_DELIVERIES:-5}"
 AWS_PLATFORM_ROLE_ARN="${AWS_PLATFORM_ROLE_ARN:-}"
+EXPIRY_WARNING_DAYS="${EXPIRY_WARNING_DAYS:-14}"
+AZURE_AUTHORITY_HOST="${AZURE_AUTHORITY_HOST:-https://login.microsoftonline.com}"
+AZURE_MANAGEMENT_URL="${AZURE_MANAGEMENT_URL:-https://management.azure.com}"
 MAX_INSTANCES="${MAX_INSTANCES:-10}"
 GCLOUD="${GCLOUD:-gcloud}"
 
@@ -79,6 +85,11 @@ case "$LOG_LEVEL" in DEBUG | INFO | WARNING | ERROR) ;; *) die "LOG_LEVEL must b
 [[ "$CORS_ORIGINS" != *"|"* ]] || die "CORS_ORIGINS must not contain '|'"
 [ -z "$AWS_PLATFORM_ROLE_ARN" ] || [[ "$AWS_PLATFORM_ROLE_ARN" =~ ^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,576}$ ]] ||
   die "AWS_PLATFORM_ROLE_ARN must be an IAM role ARN: arn:aws:iam::<12 digits>:role/<name>"
+[[ "$EXPIRY_WARNING_DAYS" =~ ^[1-9][0-9]{0,2}$ ]] && [ "$EXPIRY_WARNING_DAYS" -le 365 ] ||
+  die "EXPIRY_WARNING_DAYS must be a whole number from 1 to 365"
+for url_var in AZURE_AUTHORITY_HOST AZURE_MANAGEMENT_URL; do
+  [[ "${!url_var}" =~ ^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$ ]] || die "$url_var must be an https:// root URL"
+done
 
 if [ "$dry_run" = 0 ]; then
   command -v "$GCLOUD" >/dev/null 2>&1 ||
@@ -115,6 +126,8 @@ env_vars="^|^STORE_BACKEND=bigquery|KMS_BACKEND=gcp|KMS_KEY_NAME=${KMS_KEY_NAME}
 env_vars+="|PUBSUB_TOPIC=${PUBSUB_TOPIC}|STATUS_EVENTS_TOPIC=${STATUS_EVENTS_TOPIC}|GCP_PROJECT=${PROJECT}"
 env_vars+="|BQ_DATASET=${BQ_DATASET}|LOG_LEVEL=${LOG_LEVEL}|CORS_ORIGINS=${CORS_ORIGINS}"
 env_vars+="|VALIDATOR_MAX_DELIVERIES=${VALIDATOR_MAX_DELIVERIES}|AWS_PLATFORM_ROLE_ARN=${AWS_PLATFORM_ROLE_ARN}"
+env_vars+="|VALIDATOR_MAX_DELIVERIES=${VALIDATOR_MAX_DELIVERIES}|EXPIRY_WARNING_DAYS=${EXPIRY_WARNING_DAYS}"
+env_vars+="|AZURE_AUTHORITY_HOST=${AZURE_AUTHORITY_HOST}|AZURE_MANAGEMENT_URL=${AZURE_MANAGEMENT_URL}"
 
 run() {
   if [ "$dry_run" = 1 ]; then

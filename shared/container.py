@@ -199,7 +199,9 @@ class Services:
     def revalidation(self) -> Revalidation:
         from .service.revalidation import Revalidation
 
-        return Revalidation(self.store, self.registry, self.credentials, self.validation, self.settings, self.clock)
+        return Revalidation(
+            self.store, self.registry, self.credentials, self.validation, self.writes, self.settings, self.clock
+        )
 
     @cached_property
     def external_ids(self) -> ExternalIds:

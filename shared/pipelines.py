@@ -5,6 +5,7 @@
     credential = get_credential("acme_corp", "openai", pipeline="openai-costs-daily")
     client = OpenAI(api_key=credential.value)                   # API keys
     info = get_credential("acme_corp", "gcp", "gcp-billing").as_service_account()  # GCP
+    sp = get_credential("acme_corp", "azure", "azure-costs").as_service_principal()  # tenant_id, client_id, client_secret
 
 It uses the service built from the environment (shared.container.get_service: the same
 settings, store and KMS key as the functions). Only an `active` integration is decrypted;
@@ -28,8 +29,9 @@ def get_credential(org: str, provider: str, pipeline: str, needs: str | None = N
     "balance", "inference"): a credential whose last validation did not show it is refused.
 
     Returns a `Credential` (its secret is a SecretStr: `.value` for the text,
-    `.as_service_account()` for a GCP key file as a dict; repr and str are masked). For `aws`,
-    an `AwsSession`: an hour of the customer's role, assumed with the org's external ID
+    `.as_service_account()` for a GCP key file as a dict, `.as_service_principal()` for an Azure
+    service principal as a dict; repr and str are masked). For `aws`, an `AwsSession`: an hour
+    of the customer's role, assumed with the org's external ID
     (`boto3.client("ce", **session.as_boto3())`); never a long-lived key.
 
     Raises (all `IntegrationsError`, none carrying the credential):

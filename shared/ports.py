@@ -236,7 +236,9 @@ class StatusEvents(Protocol):
         ...
 
 
-Outcome = Literal["valid", "invalid_credentials", "missing_permissions", "rate_limited", "provider_unavailable"]
+Outcome = Literal[
+    "valid", "invalid_credentials", "missing_permissions", "credential_expired", "rate_limited", "provider_unavailable"
+]
 TRANSIENT_OUTCOMES: frozenset[str] = frozenset({"rate_limited", "provider_unavailable"})
 
 

@@ -72,7 +72,7 @@ class Provider:
     key: str
     display_name: str
     category: str
-    credential: Literal["api_key", "service_account", "aws_role", "none"] = "none"
+    credential: Literal["api_key", "service_account", "aws_role", "azure_service_principal", "none"] = "none"
     validator: str | None = None
     planned: bool = False
     config_fields: tuple[ConfigField, ...] = field(default_factory=tuple)
@@ -82,6 +82,12 @@ class Provider:
     @property
     def manual(self) -> bool:
         return self.credential == "none"
+
+    @property
+    def expiry_required(self) -> bool:
+        """The credential always expires (an Azure client secret): setup and rotate need `expires_at`.
+        A property, not a field: each dataclass field costs every cold start its share of code generation."""
+        return self.credential == "azure_service_principal"
 
     def validate_config(self, config: Any) -> dict[str, Any]:
         """Return the config if it fits this provider, else raise bad_request naming the field."""

@@ -40,6 +40,8 @@ URL_FIELDS = (
     "gcp_token_uri",
     "bigquery_api_url",
     "validator_url",
+    "azure_authority_host",
+    "azure_management_url",
 )
 HOST_PORT_FIELDS = ("kms_endpoint", "pubsub_emulator_host")
 _HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-_]+):[0-9]{1,5}")
@@ -119,6 +121,12 @@ class Settings(BaseModel):
     # The platform's own AWS role, reached from Google Cloud by web identity federation (the
     # function's Google-signed ID token); unset: the AWS SDK's default credential chain.
     aws_platform_role_arn: str | None = None
+    # Entra ID's token endpoint root and Azure Resource Manager's (sovereign clouds, local stand-ins).
+    azure_authority_host: str = "https://login.microsoftonline.com"
+    azure_management_url: str = "https://management.azure.com"
+    # How many days before a credential's `expires_at` the daily revalidation warns (1 to 365,
+    # checked in `_consistent`: a Field constraint costs every cold start more than the check).
+    expiry_warning_days: int = 14
 
     provider_timeout_seconds: float = Field(10.0, gt=0, le=120)
     provider_max_attempts: int = Field(3, ge=1, le=10)
@@ -202,6 +210,8 @@ class Settings(BaseModel):
                     "(scheme and host, optional port, no path), separated by commas"
                 )
                 break
+        if not 1 <= self.expiry_warning_days <= 365:
+            problems.append("EXPIRY_WARNING_DAYS must be a whole number of days from 1 to 365")
         if self.gcp_project is not None and not _PROJECT.fullmatch(self.gcp_project):
             problems.append("GCP_PROJECT must be a Google Cloud project id")
         if not _DATASET.fullmatch(self.bq_dataset):

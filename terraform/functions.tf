@@ -5,8 +5,11 @@
 locals {
   function_environment = {
     AWS_PLATFORM_ROLE_ARN    = var.aws_platform_role_arn == null ? "" : var.aws_platform_role_arn
+    AZURE_AUTHORITY_HOST     = var.azure_authority_host
+    AZURE_MANAGEMENT_URL     = var.azure_management_url
     BQ_DATASET               = google_bigquery_dataset.integrations.dataset_id
     CORS_ORIGINS             = join(",", var.cors_origins)
+    EXPIRY_WARNING_DAYS      = tostring(var.expiry_warning_days)
     GCP_PROJECT              = var.project_id
     KMS_BACKEND              = "gcp"
     KMS_KEY_NAME             = google_kms_crypto_key.credentials.id

@@ -11,6 +11,28 @@ variable "aws_platform_role_arn" {
   }
 }
 
+variable "azure_authority_host" {
+  description = "Entra ID token endpoint root the Azure check uses (AZURE_AUTHORITY_HOST); another cloud's for a sovereign cloud."
+  type        = string
+  default     = "https://login.microsoftonline.com"
+
+  validation {
+    condition     = can(regex("^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$", var.azure_authority_host))
+    error_message = "azure_authority_host must be an https:// root URL, e.g. https://login.microsoftonline.com."
+  }
+}
+
+variable "azure_management_url" {
+  description = "Azure Resource Manager root the Azure check queries (AZURE_MANAGEMENT_URL); the token's scope is <it>/.default."
+  type        = string
+  default     = "https://management.azure.com"
+
+  validation {
+    condition     = can(regex("^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$", var.azure_management_url))
+    error_message = "azure_management_url must be an https:// root URL, e.g. https://management.azure.com."
+  }
+}
+
 variable "bigquery_location" {
   description = "Location of the BigQuery dataset; null means the region."
   type        = string
@@ -47,6 +69,17 @@ variable "dataset_id" {
   validation {
     condition     = can(regex("^[A-Za-z_][A-Za-z0-9_]*$", var.dataset_id)) && length(var.dataset_id) <= 1024
     error_message = "dataset_id: letters, digits and underscores, not starting with a digit."
+  }
+}
+
+variable "expiry_warning_days" {
+  description = "Days before a credential's expires_at the daily revalidation warns (EXPIRY_WARNING_DAYS)."
+  type        = number
+  default     = 14
+
+  validation {
+    condition     = var.expiry_warning_days >= 1 && var.expiry_warning_days <= 365 && floor(var.expiry_warning_days) == var.expiry_warning_days
+    error_message = "expiry_warning_days must be a whole number from 1 to 365."
   }
 }
 

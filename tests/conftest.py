@@ -93,6 +93,8 @@ def service_env(tmp_path: Path, _service_env_servers: ProviderServers) -> Iterat
             "DEEPSEEK_BASE_URL": servers.deepseek_url,
             "GCP_TOKEN_URI": servers.token_url,
             "BIGQUERY_API_URL": servers.bigquery_url,
+            "AZURE_AUTHORITY_HOST": servers.azure_authority_url,
+            "AZURE_MANAGEMENT_URL": servers.azure_management_url,
             "PROVIDER_TIMEOUT_SECONDS": "1",
             "PROVIDER_BACKOFF_SECONDS": "0.01",
             "PROVIDER_MAX_ATTEMPTS": "2",

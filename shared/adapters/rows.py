@@ -19,7 +19,7 @@ the store is first touched).
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from functools import cache
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple
@@ -149,6 +149,8 @@ def integration_row(item: Integration, revision: int) -> dict[str, Any]:
             "last_validated_at": ms(item.last_validated_at),
             "revision": revision,
             "capabilities": None if item.capabilities is None else _json(list(item.capabilities)),
+            "credential_expires_at": cred.expires_at.isoformat() if cred and cred.expires_at else None,
+            "credential_expiry_warned_at": ms(cred.expiry_warned_at) if cred else None,
         },
     )
 
@@ -162,6 +164,8 @@ def integration_of(row: Mapping[str, Any]) -> Integration:
             fingerprint=row["fingerprint"],
             hint=row["hint"],
             created_at=utc(row["credential_created_at"]),
+            expires_at=date.fromisoformat(row["credential_expires_at"]) if row["credential_expires_at"] else None,
+            expiry_warned_at=utc(row["credential_expiry_warned_at"]),
         )
     rotation = Rotation.model_validate_json(row["rotation"]) if row["rotation"] else None
     if rotation is not None and rotation.created_at.utcoffset():
@@ -204,8 +208,10 @@ def _cut(part: Any) -> Any:
     """A credential reference or rotation with its timestamp as stored (itself when already so)."""
     if part is None:
         return None
-    at = ms(part.created_at)
-    return part if at is part.created_at else part.model_copy(update={"created_at": at})
+    at, warned = ms(part.created_at), ms(getattr(part, "expiry_warned_at", None))
+    if at is part.created_at and warned is getattr(part, "expiry_warned_at", None):
+        return part
+    return part.model_copy(update={"created_at": at, **({"expiry_warned_at": warned} if warned else {})})
 
 
 # -- credentials --------------------------------------------------------------------------

@@ -14,6 +14,8 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "invalid_format": (400, "Invalid API key format"),
     "invalid_credentials": (200, "API key invalid or expired"),
     "missing_permissions": (200, "Missing permissions"),
+    # The credential is past its expiry: its `expires_at` came, or the provider says so (status expired).
+    "credential_expired": (200, "Credential expired"),
     # Verdicts on a valid credential worth saying (an integration's status_code, never a request error).
     "valid": (200, "Valid"),
     "capabilities_reduced": (200, "Capabilities reduced"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any, Callable, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr
@@ -70,7 +70,7 @@ class Credential(Model):
     model_config = ConfigDict(frozen=True, defer_build=True)
 
     secret: SecretStr
-    kind: Literal["api_key", "service_account"] = "api_key"
+    kind: Literal["api_key", "service_account", "azure_service_principal"] = "api_key"
     # Values derived from the secret that cost to rebuild (a parsed private key); never in a repr.
     _memo: _Memo = PrivateAttr(default_factory=_Memo)
 
@@ -90,6 +90,10 @@ class Credential(Model):
     def as_service_account(self) -> dict[str, Any]:
         return json.loads(self.value)
 
+    def as_service_principal(self) -> dict[str, str]:
+        """An Azure service principal: `{"tenant_id", "client_id", "client_secret"}`."""
+        return json.loads(self.value)
+
     def fingerprint(self) -> str:
         """SHA-256 hex of the key's UTF-8 bytes, or of the canonical JSON of a service account."""
         return hashlib.sha256(self.value.encode("utf-8")).hexdigest()
@@ -98,6 +102,8 @@ class Credential(Model):
         if self.kind == "service_account":
             info = self.as_service_account()
             return f"{info.get('client_email', '?')} key {str(info.get('private_key_id', ''))[:8]}"
+        if self.kind == "azure_service_principal":
+            return f"client {self.as_service_principal().get('client_id', '?')}"  # an id, never the secret
         value = self.value
         prefix = next((p for p in ("sk-ant-", "sk-", "AIza") if value.startswith(p)), "")
         return f"{prefix}...{value[-4:]}"
@@ -106,6 +112,14 @@ class Credential(Model):
     def service_account(cls, info: dict[str, Any]) -> "Credential":
         canonical = json.dumps(info, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return cls(secret=SecretStr(canonical), kind="service_account")
+
+    @classmethod
+    def service_principal(cls, info: dict[str, Any]) -> "Credential":
+        """An Azure service principal, canonical JSON like a service account; its ids in lower
+        case (Azure prints GUIDs both ways), so one principal has one fingerprint."""
+        info = {k: v.lower() if k in ("tenant_id", "client_id") and isinstance(v, str) else v for k, v in info.items()}
+        canonical = json.dumps(info, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return cls(secret=SecretStr(canonical), kind="azure_service_principal")
 
     def __repr__(self) -> str:  # pragma: no cover - SecretStr already masks; belt and braces
         return f"Credential(kind={self.kind!r}, secret='**********')"
@@ -143,6 +157,10 @@ class CredentialRef(Model):
     fingerprint: str
     hint: str
     created_at: datetime
+    # The day the credential stops working, when known (API: `expires_at`); the daily
+    # revalidation warns once ahead of it (`expiry_warned_at`) and expires it on that day.
+    expires_at: date | None = None
+    expiry_warned_at: datetime | None = None
 
 
 class Rotation(Model):
@@ -153,6 +171,7 @@ class Rotation(Model):
     fingerprint: str
     hint: str
     created_at: datetime
+    expires_at: date | None = None
 
     def promoted(self) -> CredentialRef:
         """The staged credential, as the one in force."""
@@ -162,6 +181,7 @@ class Rotation(Model):
             fingerprint=self.fingerprint,
             hint=self.hint,
             created_at=self.created_at,
+            expires_at=self.expires_at,
         )
 
 

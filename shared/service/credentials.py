@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 # Orphan ciphertext (a write that died half-way on a store without multi-table transactions)
 # is collected once this old: no write in flight can own it any more.
 ORPHAN_AGE = timedelta(minutes=15)
+# Credential kinds stored as canonical JSON (the rest are a key's text).
+JSON_KINDS = ("service_account", "azure_service_principal")
 
 
 def associated_data(org: str, provider: str, version: int, credential_id: str) -> bytes:
@@ -103,8 +105,8 @@ class Credentials:
         plaintext = self._cipher.decrypt(
             record.ciphertext, associated_data(item.org, item.provider, record.version, record.credential_id)
         )
-        kind = "service_account" if self._registry.get(item.provider).credential == "service_account" else "api_key"
-        return Credential(secret=plaintext.decode("utf-8"), kind=kind)
+        kind = self._registry.get(item.provider).credential
+        return Credential(secret=plaintext.decode("utf-8"), kind=kind if kind in JSON_KINDS else "api_key")
 
     def sweep_orphans(self, item: Integration) -> None:
         """Ciphertexts of this integration's org and provider that nothing references, once old

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from ..domain.errors import BadRequestError, InvalidFormatError
@@ -41,9 +41,13 @@ class SetupRequest:
     name: str | None = None
     config: dict[str, Any] | None = None
     has_config: bool = False
+    # When the credential stops working, if the user knows (always, for an Azure client secret).
+    expires_at: date | None = None
 
     @classmethod
-    def parse(cls, body: Any, *, allow: tuple[str, ...] = ("credential", "name", "config")) -> "SetupRequest":
+    def parse(
+        cls, body: Any, *, allow: tuple[str, ...] = ("credential", "name", "config", "expires_at")
+    ) -> "SetupRequest":
         if not isinstance(body, dict):
             raise BadRequestError("Request body must be a JSON object")
         if any(key not in allow for key in body):  # never named: the key is request input
@@ -56,19 +60,45 @@ class SetupRequest:
         config = body.get("config")
         if "config" in body and not isinstance(config, dict):
             raise BadRequestError("Field 'config' must be an object")
-        return cls(body.get("credential"), name.strip() if name else None, config, "config" in body)
+        expires_at = parse_date(body["expires_at"]) if body.get("expires_at") is not None else None
+        return cls(body.get("credential"), name.strip() if name else None, config, "config" in body, expires_at)
+
+    def checked_expiry(self, provider: str, required: bool, today: date) -> date | None:
+        """The credential's expiry date: required where credentials always expire; never one that has come."""
+        if self.expires_at is None:
+            if required:
+                raise BadRequestError(
+                    f"Field 'expires_at' is required for {provider}: its credentials always expire "
+                    "(give the date, YYYY-MM-DD)"
+                )
+            return None
+        if self.expires_at <= today:
+            raise BadRequestError("Field 'expires_at' must be a date after today: that credential has already expired")
+        return self.expires_at
 
     def fields(self) -> list[str]:
         """Which of name / config the request changes (for the audit trail)."""
         return sorted(k for k in ("name", "config") if getattr(self, k) is not None)
 
 
+def parse_date(value: Any) -> date:
+    """`expires_at`: a calendar date, YYYY-MM-DD and nothing else."""
+    invalid = BadRequestError("Field 'expires_at' must be a date, YYYY-MM-DD")
+    digits = value[:4] + value[5:7] + value[8:] if isinstance(value, str) and len(value) == 10 else ""
+    if not (digits.isascii() and digits.isdigit() and value[4] == value[7] == "-"):  # no regex compiled at import
+        raise invalid
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise invalid from None
+
+
 def parse_credential(kind: str, raw: Any) -> Credential:
-    """The credential of a body, as the provider's kind takes it: an API key string, or a
-    service-account key file (an object, or a string holding one)."""
+    """The credential of a body, as the provider's kind takes it: an API key string, or a JSON
+    object (a service-account key file, an Azure service principal), or a string holding one."""
     if raw is None:
         raise BadRequestError("Field 'credential' is required")
-    if kind == "service_account":
+    if kind in ("service_account", "azure_service_principal"):
         if isinstance(raw, str):
             try:
                 raw = json.loads(raw)
@@ -78,7 +108,7 @@ def parse_credential(kind: str, raw: Any) -> Credential:
                 raise BadRequestError("Field 'credential' holds text that is not valid Unicode")
         if not isinstance(raw, dict):
             raise InvalidFormatError()
-        return Credential.service_account(raw)
+        return Credential.service_account(raw) if kind == "service_account" else Credential.service_principal(raw)
     if not isinstance(raw, str):
         raise BadRequestError("Field 'credential' must be a string")
     value = raw.strip()

@@ -15,10 +15,12 @@ from ..domain.lifecycle import Status
 from ..logs import bind
 from .audit import SYSTEM, quietly
 from .credentials import ORPHAN_AGE, Credentials
+from .writes import Plan
 
 if TYPE_CHECKING:
     from ..domain.models import Integration
     from .validation import Validation
+    from .writes import Writes
     from ..settings import Settings
     from ..registry import Registry
     from ..ports import Store
@@ -46,6 +48,7 @@ class Revalidation:
         registry: Registry,
         credentials: Credentials,
         validation: Validation,
+        writes: Writes,
         settings: Settings,
         clock: Callable[[], datetime],
     ):
@@ -53,6 +56,7 @@ class Revalidation:
         self._registry = registry
         self._credentials = credentials
         self._validation = validation
+        self._writes = writes
         self._settings = settings
         self._clock = clock
 
@@ -60,7 +64,8 @@ class Revalidation:
         """The daily job: check every active integration again, with bounded concurrency (AWS
         only weekly: its check costs money, see `_due`).
 
-        A key the provider now rejects becomes `expired`. A transient failure (after the
+        A key the provider now rejects becomes `expired`, and so does one whose `expires_at` has
+        come; one within EXPIRY_WARNING_DAYS of it is warned about once. A transient failure (after the
         validator's own retries) leaves the status alone, records the message, and counts
         toward one more pass at the end of this run; what still fails waits for the next run.
         """
@@ -68,6 +73,9 @@ class Revalidation:
         now = self._clock()
         keyed = [i for i in self._store.list_integrations_by_status(Status.ACTIVE.value) if self._has_key(i)]
         items = [i for i in keyed if self._due(i, now)]
+        for item in keyed:
+            if item not in items:  # not checked today, but warned of its expiry all the same
+                quietly(self._warn_of_expiry, item)
         results = self._run(items)
         retry = [item for item, outcome in zip(items, results) if outcome == "transient"]
         if retry:
@@ -114,6 +122,7 @@ class Revalidation:
             current = self._store.get_integration(item.org, item.provider)
             if current is None or current.status is not Status.ACTIVE:
                 return "skipped"
+            current = self._warn_of_expiry(current)
             after, result = self._validation.check(
                 current, self._credentials.open(current, "current"), "current", SYSTEM, inline=True, action="revalidate"
             )
@@ -128,7 +137,42 @@ class Revalidation:
         of the scheduler allowed for."""
         days = self._registry.get(item.provider).revalidate_days
         last = item.last_validated_at
+        expires = item.credential.expires_at if item.credential else None
+        if expires is not None and now.date() >= expires:
+            return True  # expired on the day, without asking the provider: costs nothing
         return days <= 1 or last is None or now - last >= timedelta(days=days) - DUE_SLACK
+    def _warn_of_expiry(self, item: Integration) -> Integration:
+        """Once per credential, when its expiry date is near: an `expiry_warning` audit event and a
+        status event whose status stays, with the date. On the day itself the check expires it."""
+        ref = item.credential
+        if ref is None or ref.expires_at is None or ref.expiry_warned_at is not None:
+            return item
+        now = self._clock()
+        days = (ref.expires_at - now.date()).days
+        if not 0 < days <= self._settings.expiry_warning_days:
+            return item
+        note = (
+            f"Credential expires soon: on {ref.expires_at.isoformat()}, in {days} day{'s' if days > 1 else ''}: "
+            "set up or rotate to a new credential before then"
+        )
+
+        def change(current: Integration | None) -> Plan | None:
+            cred = current.credential if current else None
+            if current is None or cred is None or cred.credential_id != ref.credential_id or cred.expiry_warned_at:
+                return None  # replaced, or warned by a concurrent run
+            warned = cred.model_copy(update={"expiry_warned_at": now})
+            return Plan(current.model_copy(update={"credential": warned}), status_note=note)
+
+        details = {"expires_at": ref.expires_at.isoformat(), "days_left": days}
+        try:
+            return self._writes.write(
+                item.org,
+                item.provider,
+                change,
+                audit=lambda i: ("expiry_warning", SYSTEM, "ok", i.fingerprint, details),
+            )
+        except IntegrationsError:  # deleted meanwhile: nothing to warn about
+            return item
 
     def _has_key(self, item: Integration) -> bool:
         try:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .validation import Validation
     from ..registry import Provider, Registry
     from .limits import RateLimit
-    from datetime import datetime
+    from datetime import date, datetime
 
 
 class Setups:
@@ -58,15 +58,18 @@ class Setups:
         bind(org=actor.org, provider=provider.key)
         if provider.manual:
             return integration_view(self._setup_manual(actor, provider, request, config))
+        expires_at = self._expiry(provider, request)
         credential = parse_credential(provider.credential, request.credential)
         self._credentials.check_format(provider, credential, config)
         existing = self._store.get_integration(actor.org, provider.key)
         check_action("setup", existing.status if existing else Status.NOT_CONFIGURED)
         if existing and existing.fingerprint == credential.fingerprint():
-            return integration_view(self._setup_same_credential(actor, provider, existing, request, config, wait))
+            return integration_view(
+                self._setup_same_credential(actor, provider, existing, request, config, expires_at, wait)
+            )
         self._limits.count(actor.org, provider.key)
         self._credentials.check_key(provider, credential, config)
-        item = self._store_new_credential(actor, provider, credential, request, config)
+        item = self._store_new_credential(actor, provider, credential, request, config, expires_at)
         if wait:
             item = self._validation.inline(item, credential, "current", actor.key_id)
         else:
@@ -78,6 +81,8 @@ class Setups:
     ) -> Integration:
         if request.credential is not None:
             raise BadRequestError(f"Field 'credential' is not allowed: {provider.key} is entered by hand")
+        if request.expires_at is not None:
+            raise BadRequestError(f"Field 'expires_at' is not allowed: {provider.key} is entered by hand")
         if not request.has_config:
             raise BadRequestError("Field 'config' is required")
 
@@ -101,14 +106,22 @@ class Setups:
         existing: Integration,
         request: SetupRequest,
         config: dict[str, Any],
+        expires_at: date | None,
         wait: bool,
     ) -> Integration:
-        """Same credential again: no new version. New name/config are applied; a changed config
-        or a credential never validated (a lost queue message) is validated again."""
+        """Same credential again: no new version. New name/config/expiry date are applied; a changed
+        config, a credential never validated (a lost queue message) or an expired one given a new
+        expiry date is validated again."""
         new_name = request.name or existing.name
         new_config = config if request.has_config else existing.config
-        needs_validation = new_config != existing.config or existing.status is Status.PENDING
-        if new_name == existing.name and not needs_validation:
+        old_expiry = existing.credential.expires_at if existing.credential else None
+        new_expiry = expires_at or old_expiry
+        needs_validation = (
+            new_config != existing.config
+            or existing.status is Status.PENDING
+            or (new_expiry != old_expiry and existing.status is Status.EXPIRED)
+        )
+        if new_name == existing.name and new_expiry == old_expiry and not needs_validation:
             return existing
         if needs_validation:
             self._limits.count(actor.org, provider.key)
@@ -116,7 +129,12 @@ class Setups:
         def change(current: Integration | None) -> Integration:
             if current is None:
                 raise NotConfiguredError()
-            item = current.model_copy(update={"name": new_name, "config": new_config, "updated_at": self._clock()})
+            update: dict[str, Any] = {"name": new_name, "config": new_config, "updated_at": self._clock()}
+            if current.credential and new_expiry != current.credential.expires_at:  # a new date, warned anew
+                update["credential"] = current.credential.model_copy(
+                    update={"expires_at": new_expiry, "expiry_warned_at": None}
+                )
+            item = current.model_copy(update=update)
             return item.moved(Status.PENDING, None, None, self._clock()) if needs_validation else item
 
         item = self._writes.write(
@@ -132,7 +150,13 @@ class Setups:
         return self._validation.enqueue(item, item.credential.credential_id, item.credential.version)
 
     def _store_new_credential(
-        self, actor: Actor, provider: Provider, credential: Credential, request: SetupRequest, config: dict[str, Any]
+        self,
+        actor: Actor,
+        provider: Provider,
+        credential: Credential,
+        request: SetupRequest,
+        config: dict[str, Any],
+        expires_at: date | None,
     ) -> Integration:
         def change(current: Integration | None) -> Plan:
             check_action("setup", current.status if current else Status.NOT_CONFIGURED)
@@ -145,7 +169,7 @@ class Setups:
                 .model_copy(
                     update={
                         "config": config,
-                        "credential": record.ref(),
+                        "credential": record.ref().model_copy(update={"expires_at": expires_at}),
                         "rotation": None,
                         "last_validated_at": None,
                         "capabilities": None,
@@ -163,6 +187,9 @@ class Setups:
         )
         self._credentials.sweep_orphans(item)
         return item
+
+    def _expiry(self, provider: Provider, request: SetupRequest) -> date | None:
+        return request.checked_expiry(provider.key, provider.expiry_required, self._clock().date())
 
     @staticmethod
     def _fresh(
@@ -183,6 +210,7 @@ class Setups:
             raise BadRequestError(f"Provider {provider.key} is entered by hand and has no credential to rotate")
         existing = self._writes.require(actor.org, provider.key)
         config = provider.validate_config(request.config) if request.has_config else existing.config
+        expires_at = self._expiry(provider, request)
         credential = parse_credential(provider.credential, request.credential)
         self._credentials.check_format(provider, credential, config)
         check_action("rotate", existing.status)
@@ -190,7 +218,7 @@ class Setups:
             raise BadRequestError("Field 'credential' is the credential already in force: nothing to rotate")
         self._limits.count(actor.org, provider.key)
         self._credentials.check_key(provider, credential, config)
-        item = self._stage_rotation(actor, provider, credential, request, config)
+        item = self._stage_rotation(actor, provider, credential, request, config, expires_at)
         if wait:
             item = self._validation.inline(item, credential, "rotation", actor.key_id)
         else:
@@ -198,7 +226,13 @@ class Setups:
         return integration_view(item)
 
     def _stage_rotation(
-        self, actor: Actor, provider: Provider, credential: Credential, request: SetupRequest, config: dict[str, Any]
+        self,
+        actor: Actor,
+        provider: Provider,
+        credential: Credential,
+        request: SetupRequest,
+        config: dict[str, Any],
+        expires_at: date | None,
     ) -> Integration:
         def change(current: Integration | None) -> Plan:
             if current is None:
@@ -212,6 +246,7 @@ class Setups:
                 fingerprint=record.fingerprint,
                 hint=record.hint,
                 created_at=record.created_at,
+                expires_at=expires_at,
             )
             item = current.model_copy(
                 update={

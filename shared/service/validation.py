@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from ..registry import Registry
     from .credentials import Credentials
     from .external_ids import ExternalIds
-    from datetime import datetime
+    from datetime import date, datetime
 
 log = logging.getLogger(__name__)
 
@@ -164,9 +164,9 @@ class Validation:
     ) -> tuple[Integration, ValidationResult]:
         if target == "rotation" or item.status in (Status.PENDING, Status.ERROR):
             item = self._mark(item, credential_id, target, "validating")
-        result = self._ask_provider(item, credential)
-        log.info("provider answered", extra={"fields": {"outcome": result.outcome, "target": target}})
         ref = item.target(target)
+        result = self._ask_provider(item, credential, ref.expires_at if ref else None)
+        log.info("provider answered", extra={"fields": {"outcome": result.outcome, "target": target}})
         fingerprint = ref.fingerprint if ref else None
         if result.transient and not inline:
             # Redelivery will try again: stay `validating` (no status flapping, no status event).
@@ -199,9 +199,12 @@ class Validation:
         )
         return saved, result
 
-    def _ask_provider(self, item: Integration, credential: Credential) -> ValidationResult:
+    def _ask_provider(self, item: Integration, credential: Credential, expires_at: date | None) -> ValidationResult:
         """The provider's verdict. Whatever a provider sends ends in one: an answer a validator
-        could not read is `provider_unavailable`, never an error that leaves `validating` behind."""
+        could not read is `provider_unavailable`, never an error that leaves `validating` behind.
+        A credential whose expiry date has come is expired, without asking."""
+        if expires_at is not None and self._clock().date() >= expires_at:
+            return ValidationResult("credential_expired", f"its expiry date, {expires_at.isoformat()}, has come")
         provider = self._registry.get(item.provider)
         validator = self._credentials.validator(provider)
         # A check bound to the org (AWS: its external ID) is told whose credential it is.
@@ -307,6 +310,8 @@ def _verdict_status(status: Status, result: ValidationResult) -> Status:
     """Where a verdict on the credential in force leaves an integration now in `status`."""
     if result.outcome == "valid":
         return Status.ACTIVE
+    if result.outcome == "credential_expired":  # its date came, or the provider says so
+        return Status.EXPIRED
     if result.transient:  # nothing known about the key
         return Status.ACTIVE if status is Status.ACTIVE else Status.ERROR
     if result.outcome == "invalid_credentials" and status in (Status.ACTIVE, Status.EXPIRED):

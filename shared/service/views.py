@@ -28,6 +28,7 @@ def integration_view(item: Integration) -> dict[str, Any]:
             "hint": cred.hint,
             "version": cred.version,
             "created_at": iso(cred.created_at),
+            "expires_at": cred.expires_at.isoformat() if cred.expires_at else None,
         },
         "rotation": None
         if rot is None

@@ -35,6 +35,8 @@ class Plan:
     item: Integration | None
     put: tuple[CredentialRecord, ...] = ()
     destroy: frozenset[str] = frozenset()
+    # A status event worth sending although the status stays (an expiry warning): its message.
+    status_note: str | None = None
 
 
 Change = Callable[[Integration | None], "Integration | Plan | None"]
@@ -72,8 +74,11 @@ class Writes:
             before = current.status if current else Status.NOT_CONFIGURED
             after = plan.item.status if plan.item else Status.NOT_CONFIGURED
             message = plan.item.status_message if plan.item else None
+            if before == after and plan.status_note:
+                message = plan.status_note
+            announce = before != after or plan.status_note is not None
             events = [self._audit.event(subject, *audit(subject))] if audit else []
-            if before != after:
+            if announce:
                 events.append(self._audit.status_event(subject, before, after, message))
             try:
                 saved = self._store.commit(
@@ -90,7 +95,7 @@ class Writes:
             except ConflictError:
                 time.sleep(random.uniform(0.001, 0.02))
                 continue
-            if before != after:
+            if announce:
                 self._audit.publish_status(subject, before, after, message)
             return saved if saved is not None else subject
         raise busy_error()

@@ -22,6 +22,7 @@ VALIDATORS: dict[str, tuple[str, str]] = {
     "deepseek": ("shared.validators.deepseek", "DeepSeekValidator"),
     "gcp": ("shared.validators.gcp", "GcpValidator"),
     "aws": ("shared.validators.aws", "AwsValidator"),
+    "azure": ("shared.validators.azure", "AzureValidator"),
 }
 
 

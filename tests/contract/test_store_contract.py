@@ -59,6 +59,8 @@ def full_integration(org: str = "acme", provider: str = "gcp") -> Integration:
             fingerprint="ab" * 32,
             hint="sa@p.iam key 0123abcd",
             created_at=T0 + timedelta(seconds=1),
+            expires_at=(T0 + timedelta(days=30)).date(),
+            expiry_warned_at=T0 + timedelta(days=16, milliseconds=7),
         ),
         rotation=Rotation(
             credential_id="c-2",
@@ -68,6 +70,7 @@ def full_integration(org: str = "acme", provider: str = "gcp") -> Integration:
             fingerprint="cd" * 32,
             hint="sk-...wxyz",
             created_at=T0 + timedelta(seconds=2),
+            expires_at=(T0 + timedelta(days=400)).date(),
         ),
         config={"billing_table": "p.d.t", "nested": {"list": [1, 2.5, None, "é"], "flag": True}},
         created_at=T0,

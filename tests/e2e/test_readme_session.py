@@ -145,5 +145,6 @@ def test_the_readme_session_runs_twice_without_an_error(tmp_path):
         assert '"provider":"openai"' in run and '"provider":"gcp"' in run and '"provider":"slack"' in run
         # The Admin key reads costs (the inline rotation answers with it); the API key only infers.
         assert '"capabilities":["costs","usage"]' in run and '"capabilities":["inference"]' in run
+        assert '"provider":"azure"' in run and '"capabilities":["costs"]' in run
     assert "rate_limited" not in output
     assert standins.returncode == 0 and server.returncode is not None

@@ -121,7 +121,7 @@ def test_list_shows_every_provider_of_the_registry(api):
     providers = {i["provider"]: i for i in body["integrations"]}
     assert {"gcp", "openai", "anthropic", "gemini", "deepseek"} <= set(providers)
     assert len([p for p in providers.values() if p["category"] == "saas"]) >= 5
-    assert providers["aws"]["status"] == "not_configured" and "azure" not in providers
+    assert providers["aws"]["status"] == "not_configured" and providers["azure"]["category"] == "cloud"
     assert all(i["status"] == "not_configured" for i in providers.values() if i["provider"] != "slack")
     llm = api.call("GET", f"/{ORG}?category=llm", 200)["integrations"]
     assert {i["provider"] for i in llm} == {"openai", "anthropic", "gemini", "deepseek"}
@@ -422,6 +422,23 @@ def test_delete_destroys_the_credential_and_events_outlive_it(live, api):
     events = api.call("GET", f"/{ORG}/openai/events", 200)["events"]
     assert events[0]["action"] in ("delete", "status_change")
     assert any(e["action"] == "delete" for e in events)
+
+
+def test_azure_through_the_queue_to_active_then_entra_id_says_the_secret_expired(api, providers, canaries):
+    from datetime import date, timedelta
+
+    principal, scope = providers.azure_principal("valid")
+    canaries.append(principal["client_secret"])
+    expires = (date.today() + timedelta(days=200)).isoformat()
+    body = {"credential": principal, "config": {"scope": scope}, "expires_at": expires}
+    pending = api.call("POST", f"/{ORG}/azure/setup", 202, json=body)
+    assert pending["status"] == "pending" and pending["credential"]["expires_at"] == expires
+    active = api.wait("azure", lambda b: b["status"] == "active")
+    assert active["capabilities"] == ["costs"] and active["credential"]["hint"] == f"client {principal['client_id']}"
+    providers.azure_scenario(principal, "secret_expired")
+    expired = api.call("POST", f"/{ORG}/azure/validate", 200)
+    assert (expired["status"], expired["status_code"]) == ("expired", "credential_expired")
+    assert expired["status_message"].startswith("Credential expired: Entra ID says the client secret has expired")
 
 
 def test_every_status_was_reached(api):

@@ -92,6 +92,9 @@ def test_dry_run_deploys_every_function_with_its_settings(dry_run: subprocess.Co
         assert env["PUBSUB_TOPIC"] == "integration-validation"
         assert env["STATUS_EVENTS_TOPIC"] == "integration-status-events"
         assert env["CORS_ORIGINS"] == SETTINGS["CORS_ORIGINS"] and env["GCP_PROJECT"] == "demo-project"
+        assert env["EXPIRY_WARNING_DAYS"] == "14"
+        assert env["AZURE_AUTHORITY_HOST"] == "https://login.microsoftonline.com"
+        assert env["AZURE_MANAGEMENT_URL"] == "https://management.azure.com"
         if name in EVENT_FUNCTIONS:
             assert f["trigger-topic"] == "integration-validation" and "retry" in f
             assert "trigger-http" not in f
@@ -123,6 +126,16 @@ def test_missing_setting_fails_fast(missing: str) -> None:
     result = run_deploy("--dry-run", env=env)
     assert result.returncode != 0
     assert f"missing setting(s): {missing}" in result.stderr and not result.stdout
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("EXPIRY_WARNING_DAYS", "0"), ("EXPIRY_WARNING_DAYS", "366"), ("EXPIRY_WARNING_DAYS", "two"),
+     ("AZURE_AUTHORITY_HOST", "http://login.microsoftonline.com"), ("AZURE_MANAGEMENT_URL", "https://x/y|Z=1")],
+)  # fmt: skip
+def test_a_bad_expiry_or_azure_setting_fails_fast(setting: str, value: str) -> None:
+    result = run_deploy("--dry-run", env={**SETTINGS, setting: value})
+    assert result.returncode != 0 and setting in result.stderr and not result.stdout
 
 
 def test_missing_gcloud_fails_fast() -> None:

@@ -202,7 +202,14 @@ def test_kms_key_rotates_and_cannot_be_destroyed() -> None:
 
 @pytest.mark.parametrize(
     "var",
-    ["kms_rotation_period=7862400s", 'invoker_members=["allUsers"]', "project_id=Bad_Project", "log_level=LOUD"],
+    [
+        "kms_rotation_period=7862400s",
+        'invoker_members=["allUsers"]',
+        "project_id=Bad_Project",
+        "log_level=LOUD",
+        "expiry_warning_days=0",
+        "azure_management_url=http://management.azure.com",
+    ],  # fmt: skip
 )
 def test_variable_validation_rejects(var: str, tmp_path: Path) -> None:
     terraform = tf.require_terraform()

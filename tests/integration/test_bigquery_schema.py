@@ -40,13 +40,16 @@ def test_a_table_of_an_earlier_release_gains_the_columns_added_since(bq_store: B
     name = f"{PROJECT}.{bq_store.dataset}.org_integrations"
     table = bq_store.client.get_table(name)
     bq_store.client.delete_table(name)
-    older = [field for field in table.schema if field.name != "capabilities"]  # as the release before it
+    added = ("capabilities", "credential_expires_at", "credential_expiry_warned_at")
+    older = [field for field in table.schema if field.name not in added]  # as a release before them
     bq_store.client.create_table(type(table)(name, schema=older))
     bq_store.init_store()  # ALTER TABLE ... ADD COLUMN (bqemulator keeps its old metadata: queries are the proof)
     from tests.contract.test_store_contract import full_integration
 
     bq_store.insert_integration(full_integration())
-    assert bq_store.get_integration("acme", "gcp").capabilities == ("costs", "usage")
+    stored = bq_store.get_integration("acme", "gcp")
+    assert stored.capabilities == ("costs", "usage")
+    assert stored.credential == full_integration().credential and stored.credential.expires_at is not None
 
 
 def test_the_org_table_of_an_earlier_release_gains_the_aws_external_id(bq_store: BigQueryStore):

@@ -272,7 +272,7 @@ def test_list_integrations(service_env, api: Api) -> None:
 
 def test_get_integration(service_env, api: Api) -> None:
     api.error("get_integration", "GET", f"/{ORG}/openai", 404, "not_configured", "Integration not configured")
-    api.error("get_integration", "GET", f"/{ORG}/azure", 404, "unknown_provider")
+    api.error("get_integration", "GET", f"/{ORG}/nope", 404, "unknown_provider")
     key = key_for(service_env)
     api.setup("openai", {"credential": key})
     view = api.get("openai")

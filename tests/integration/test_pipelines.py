@@ -91,6 +91,22 @@ def test_a_gcp_key_file_comes_back_as_a_service_account(backend, service_env) ->
     assert info["private_key"] not in repr(credential)
 
 
+def test_an_azure_principal_comes_back_with_client_id_tenant_and_secret(backend, service_env) -> None:
+    from datetime import date, timedelta
+
+    service = service_env.service
+    actor = service.orgs.authenticate(service_env.create_org(ORG), ORG)
+    principal, scope = service_env.servers.azure_principal("valid")
+    body = {"credential": principal, "config": {"scope": scope}, "expires_at": str(date.today() + timedelta(days=90))}
+    assert service.setups.setup(actor, "azure", body, wait=True)["status"] == "active"
+
+    credential = get_credential(ORG, "azure", "azure-costs-daily", needs="costs")
+
+    assert credential.kind == "azure_service_principal" and credential.as_service_principal() == principal
+    assert principal["client_secret"] not in repr(credential) and principal["client_secret"] not in str(credential)
+    assert decrypt_events(service, actor, "azure") == [("pipeline:azure-costs-daily", "ok")]
+
+
 def test_pending_error_and_expired_integrations_are_refused(backend, service_env) -> None:
     service, servers = service_env.service, service_env.servers
     actor = service.orgs.authenticate(service_env.create_org(ORG), ORG)

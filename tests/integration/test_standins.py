@@ -22,7 +22,7 @@ from shared.domain.models import Credential
 from shared.settings import Settings
 from shared.validators import get_validator
 from tests.support.provider_servers import openai_key
-from tests.support.standins import API_KEYS, GCP_KEY_FILES, parse_exports
+from tests.support.standins import API_KEYS, AZURE_PRINCIPALS, GCP_KEY_FILES, parse_exports
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = (
@@ -32,6 +32,8 @@ SETTINGS = (
     "DEEPSEEK_BASE_URL",
     "GCP_TOKEN_URI",
     "BIGQUERY_API_URL",
+    "AZURE_AUTHORITY_HOST",
+    "AZURE_MANAGEMENT_URL",
 )
 # What the service's validator must make of each printed credential (scenario -> outcome).
 OUTCOMES = {
@@ -47,6 +49,9 @@ OUTCOMES = {
     "insufficient_balance": "missing_permissions",
     "disabled": "invalid_credentials",
     "no_data_viewer": "missing_permissions",
+    "secret_id": "invalid_credentials",
+    "secret_expired": "credential_expired",
+    "no_role": "missing_permissions",
 }
 PROVIDER_OF = {"openai": "openai", "anthropic": "anthropic", "gemini": "gemini", "deepseek": "deepseek"}
 
@@ -137,6 +142,12 @@ def test_standins_print_settings_and_keys_answer_the_checks_and_stop_cleanly(sta
         assert path.stat().st_mode & 0o777 == 0o600
         config = {"billing_export_table": "billing-test-4821.billing.gcp_billing_export_v1_0123AB_CDEF45_6789AB"}
         result = gcp.validate(Credential.service_account(json.loads(path.read_text())), config)
+        assert result.outcome == OUTCOMES[scenario], variable
+    azure = get_validator("azure", settings)
+    assert exports["AZURE_SECRET_EXPIRES"] > time.strftime("%Y-%m-%d")
+    for variable, scenario, _ in AZURE_PRINCIPALS:
+        principal = Credential.service_principal(json.loads(exports[variable]))
+        result = azure.validate(principal, {"scope": exports["AZURE_SCOPE"]})
         assert result.outcome == OUTCOMES[scenario], variable
 
     # Ctrl-C: exit 0, every port closed, the key files and the env file gone, no traceback.

@@ -49,6 +49,8 @@ def service_env(data_dir: Path, port: int, providers: Any, **extra: str) -> dict
         DEEPSEEK_BASE_URL=providers.deepseek_url,
         GCP_TOKEN_URI=providers.token_url,
         BIGQUERY_API_URL=providers.bigquery_url,
+        AZURE_AUTHORITY_HOST=providers.azure_authority_url,
+        AZURE_MANAGEMENT_URL=providers.azure_management_url,
         PROVIDER_TIMEOUT_SECONDS="5",
         PROVIDER_BACKOFF_SECONDS="0.01",
         PROVIDER_MAX_ATTEMPTS="2",

@@ -1,12 +1,12 @@
 """The provider stand-ins the tests use, runnable by hand: `python -m tests.support.standins`.
 
 Starts `ProviderServers` (tests/support/provider_servers/: OpenAI, Anthropic, Gemini,
-DeepSeek, Google's OAuth token endpoint and BigQuery, each on 127.0.0.1 and a free port)
-and AWS (moto with IAM access control, tests/support/aws_standin.py), prints the `export`
-lines that point the service at them and the test keys they answer for, then serves until
-Ctrl-C (or SIGTERM). docs/providers.md says what each check calls. AWS roles need the org's
-external ID, which the service makes: `python -m tests.support.aws_role < form.json` creates
-one from an org's setup form, as a customer would in IAM.
+DeepSeek, Google's OAuth token endpoint and BigQuery, Entra ID and Azure Resource Manager, each
+on 127.0.0.1 and a free port) and AWS (moto with IAM access control, tests/support/aws_standin.py),
+prints the `export` lines that point the service at them and the test keys they answer for,
+then serves until Ctrl-C (or SIGTERM). docs/providers.md says what each check calls. AWS roles
+need the org's external ID, which the service makes: `python -m tests.support.aws_role < form.json`
+creates one from an org's setup form, as a customer would in IAM.
 
 The keys are made at start and mean nothing anywhere else; a stand-in answers any other
 key the way the real provider answers an invalid one. `--env-file PATH` also writes the
@@ -24,6 +24,8 @@ import signal
 import sys
 import tempfile
 import threading
+import uuid
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Callable
 
@@ -69,6 +71,16 @@ GCP_KEY_FILES: list[tuple[str, str, str]] = [
 ]
 
 
+# (variable, scenario, what the service makes of it): Azure service principals (JSON) for `azure`,
+# all with the scope $AZURE_SCOPE and the expiry date $AZURE_SECRET_EXPIRES.
+AZURE_PRINCIPALS: list[tuple[str, str, str]] = [
+    ("AZURE_CREDENTIAL", "valid", "valid -> active, reads costs"),
+    ("AZURE_CREDENTIAL_SECRET_ID", "secret_id", "-> error, the Secret ID was pasted instead of the Value"),
+    ("AZURE_CREDENTIAL_EXPIRED", "secret_expired", "-> expired, Entra ID says the secret expired"),
+    ("AZURE_CREDENTIAL_NO_ROLE", "no_role", "-> error, Missing permissions (Cost Management Reader)"),
+]
+
+
 def service_settings(servers: ProviderServers) -> dict[str, str]:
     """The settings (environment variables) that point the service at the stand-ins."""
     return {
@@ -78,6 +90,8 @@ def service_settings(servers: ProviderServers) -> dict[str, str]:
         "DEEPSEEK_BASE_URL": servers.deepseek_url,
         "GCP_TOKEN_URI": servers.token_url,
         "BIGQUERY_API_URL": servers.bigquery_url,
+        "AZURE_AUTHORITY_HOST": servers.azure_authority_url,
+        "AZURE_MANAGEMENT_URL": servers.azure_management_url,
     }
 
 
@@ -92,6 +106,13 @@ def register_credentials(servers: ProviderServers, key_dir: Path) -> list[tuple[
         path.write_text(json.dumps(info, indent=2))
         path.chmod(0o600)
         lines.append((variable, str(path), what))
+    scope = f"/subscriptions/{uuid.uuid4()}"
+    lines.append(("AZURE_SCOPE", scope, "config.scope of every Azure principal below"))
+    expires = (date.today() + timedelta(days=180)).isoformat()
+    lines.append(("AZURE_SECRET_EXPIRES", expires, "expires_at of their client secrets"))
+    for variable, scenario, what in AZURE_PRINCIPALS:
+        credential, _ = servers.azure_principal(scenario, scope)
+        lines.append((variable, json.dumps(credential, separators=(",", ":")), what))
     return lines
 
 

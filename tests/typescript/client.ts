@@ -34,7 +34,16 @@ export function scope(i: Integration): string | undefined {
     return table;
   }
   if (i.provider === "openai") return i.config?.project ?? i.config?.organization;
+  if (i.provider === "azure") {
+    const azure = i.config?.scope;
+    exactly<typeof azure, string | undefined>(true);
+    return azure;
+  }
   return undefined;
+}
+
+export function expiresAt(i: Schemas["ConfiguredIntegration"]): string | null | undefined {
+  return i.credential?.expires_at;
 }
 
 export function describe(e: Event): string {
@@ -48,6 +57,10 @@ export function describe(e: Event): string {
       return `${e.details.target ?? "-"} ${e.details.detail ?? ""}`;
     case "edit":
       return e.details.fields.join(", ");
+    case "expiry_warning": {
+      const days: number = e.details.days_left;
+      return `expires on ${e.details.expires_at}, in ${days} days`;
+    }
     case "status_change": {
       const to: Schemas["Status"] = e.details.to;
       return `${e.details.from} -> ${to}: ${e.details.message ?? ""}`;
@@ -57,7 +70,7 @@ export function describe(e: Event): string {
   }
 }
 
-export function credentialKind(form: SetupForm): "api_key" | "service_account" | "aws_role" | "none" {
+export function credentialKind(form: SetupForm): "api_key" | "service_account" | "aws_role" | "azure_service_principal" | "none" {
   return form.credential.kind;
 }
 

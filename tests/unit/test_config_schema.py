@@ -19,6 +19,7 @@ from tests.support import openapi
 PROVIDERS = get_registry().available()
 SAAS = {"plan": "Team", "seats": 3, "monthly_cost": 24, "currency": "EUR", "billing_cycle": "annual"}
 TABLE = "my-project.billing.gcp_billing_export_v1_0123AB_CDEF45_6789AB"
+SUBSCRIPTION = "/subscriptions/0b1c2d3e-4f5a-6b7c-8d9e-0f1a2b3c4d5e"
 
 # Configs of every shape: each provider's own, the others', and near misses of each field.
 EXAMPLES: list[Any] = [
@@ -57,6 +58,29 @@ EXAMPLES: list[Any] = [
     {"organization": None},
     {"organization": ["org-abc"]},
     {"seats": 3},
+    {"scope": SUBSCRIPTION},
+    {"scope": SUBSCRIPTION.upper().replace("/SUBSCRIPTIONS/", "/subscriptions/")},
+    {"scope": SUBSCRIPTION + "/resourceGroups/my-rg_1.(x)"},
+    {"scope": SUBSCRIPTION + "/resourceGroups/"},
+    {"scope": SUBSCRIPTION + "/resourceGroups/" + "r" * 91},
+    {"scope": SUBSCRIPTION + "/"},
+    {"scope": SUBSCRIPTION + "\n"},
+    {"scope": "/subscriptions/0123abcd"},
+    {"scope": "subscriptions/" + SUBSCRIPTION.rpartition("/")[2]},
+    {"scope": "/providers/Microsoft.Management/managementGroups/finance-mg"},
+    {"scope": "/providers/Microsoft.Management/managementGroups/a b"},
+    {"scope": "/providers/Microsoft.Billing/billingAccounts/1234567"},
+    {"scope": "/providers/Microsoft.Billing/billingAccounts/1234567/departments/42"},
+    {"scope": "/providers/Microsoft.Billing/billingAccounts/1234567/enrollmentAccounts/7"},
+    {"scope": "/providers/Microsoft.Billing/billingAccounts/1234567/departments/x"},
+    {
+        "scope": "/providers/Microsoft.Billing/billingAccounts/ab12:cd34_2019-05-31/billingProfiles/AB12-CD34/invoiceSections/EF56-GH78"
+    },
+    {"scope": "/providers/MicrosoftXBilling/billingAccounts/1234567"},
+    {"scope": "/"},
+    {"scope": 5},
+    {"scope": None},
+    {"scope": SUBSCRIPTION, "billing_export_table": TABLE},
 ]
 
 

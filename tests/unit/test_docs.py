@@ -96,6 +96,7 @@ def test_providers_page_names_every_setting_and_path_a_check_calls():
 
     class Urls:
         openai_url = anthropic_url = gemini_url = deepseek_url = token_url = bigquery_url = "x"
+        azure_authority_url = azure_management_url = "x"
 
     for variable in service_settings(Urls()):  # what the stand-ins print is what the page explains
         assert f"`{variable}`" in text, variable
@@ -110,11 +111,14 @@ def test_providers_page_names_every_setting_and_path_a_check_calls():
         "POST {GCP_TOKEN_URI}",
         "/projects/<p>/datasets",
         "/projects/<p>/jobs",
+        "POST {AZURE_AUTHORITY_HOST}/<tenant_id>/oauth2/v2.0/token",
+        "/providers/Microsoft.CostManagement/query",
     ):
         assert path in text, path
     sources = "\n".join(p.read_text() for p in (ROOT / "shared" / "validators").glob("*.py"))
     for suffix in ('"/models"', '"/v1/models"', '"/v1beta/models"', "/datasets?maxResults=1", "/jobs",
-                   '"/user/balance"', '"/organization/costs"', '"/v1/organizations/cost_report"'):  # fmt: skip
+                   '"/user/balance"', '"/organization/costs"', '"/v1/organizations/cost_report"',
+                   "/oauth2/v2.0/token", "/providers/Microsoft.CostManagement/query"):  # fmt: skip
         assert suffix in sources, f"the code no longer calls {suffix}: update docs/providers.md"
 
 

@@ -103,6 +103,7 @@ EVENT_ACTIONS = {
     "delete",
     "decrypt",
     "status_change",
+    "expiry_warning",
 }
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc)
@@ -196,6 +197,20 @@ def sample_integrations() -> list[Integration]:
         ),
         Integration(
             provider="anthropic", category="llm", name="Anthropic", status=Status.DISABLED, credential=cred, **common
+        ),
+        Integration(
+            provider="azure",
+            category="cloud",
+            name="Azure",
+            status=Status.EXPIRED,
+            status_code="credential_expired",
+            status_message="Credential expired: its expiry date, 2026-11-25, has come",
+            credential=cred.model_copy(
+                update={"hint": "client 00000000-0000-0000-0000-000000000000", "expires_at": NOW.date()}
+            ),
+            config={"scope": "/subscriptions/00000000-0000-0000-0000-000000000000"},
+            capabilities=("costs",),
+            **common,
         ),
     ]
 
@@ -485,7 +500,7 @@ def test_saas_config_matches_the_registry():
 
 def test_provider_configs_match_the_registry():
     registry = get_registry()
-    documented = {"gcp": "GcpConfig", "openai": "OpenAIConfig", "aws": "AwsConfig"}
+    documented = {"gcp": "GcpConfig", "openai": "OpenAIConfig", "aws": "AwsConfig", "azure": "AzureConfig"}
     for provider in registry.available():
         if provider.manual:
             continue
@@ -503,13 +518,15 @@ DETAILS_BY_ACTION: dict[str, list[dict[str, Any]]] = {
     "setup": [{}, {"version": 1}, {"unchanged_credential": True}],
     "rotate": [{"version": 3}],
     "validate": [{}, {"target": "current"}, {"target": "rotation", "detail": "Missing scopes"}, {"retrying": True}],
-    "revalidate": [{"target": "current"}],
+    "revalidate": [{"target": "current"}, {"target": "current", "capabilities": ["costs"]}],
     "edit": [{"fields": ["name"]}, {"fields": ["config", "name"]}],
     "decrypt": [{}, {"version": 2}],
     "status_change": [
         {"from": "pending", "to": "active", "message": None},
         {"from": "active", "to": "expired", "message": "API key invalid or expired"},
+        {"from": "active", "to": "active", "message": "Credential expires soon: on 2026-12-09, in 14 days"},
     ],
+    "expiry_warning": [{"expires_at": "2026-12-09", "days_left": 14}],
     "disable": [{}],
     "enable": [{}],
     "delete": [{}],
@@ -524,6 +541,9 @@ WRONG_DETAILS = [
     ("status_change", {"from": "pending", "to": "revoked", "message": None}),
     ("status_change", {"from": "pending", "to": "active"}),
     ("delete", {"version": 1}),
+    ("expiry_warning", {}),
+    ("expiry_warning", {"expires_at": "2026-12-09", "days_left": 0}),
+    ("expiry_warning", {"expires_at": "2026-12-09", "days_left": 3, "secret": "x"}),
     ("decrypt", {"secret": "x"}),
 ]
 
@@ -562,6 +582,8 @@ SAAS_ENTRY = {"plan": "Pro", "seats": 12, "monthly_cost": 87.5, "currency": "USD
         ("gcp", "cloud", {"billing_export_table": "my-project.billing.gcp_billing_export_v1_0123AB"}),
         ("openai", "llm", {"organization": "org-abc", "project": "proj_abc"}),
         ("deepseek", "llm", {}),
+        ("azure", "cloud", {"scope": "/subscriptions/00000000-0000-0000-0000-000000000000"}),
+        ("azure", "cloud", {"scope": "/providers/Microsoft.Billing/billingAccounts/1234567/departments/42"}),
     ],
 )
 def test_integration_config_by_provider_accepts(provider, category, config):
@@ -579,6 +601,8 @@ def test_integration_config_by_provider_accepts(provider, category, config):
         ("openai", "llm", {"organization": "acme"}),
         ("anthropic", "llm", {"project": "proj_abc"}),
         ("aws", "cloud", {"cur_bucket": "Not A Bucket"}),
+        ("azure", "cloud", {}),
+        ("azure", "cloud", {"scope": "/subscriptions/not-a-uuid"}),
     ],
 )
 def test_integration_config_by_provider_rejects(provider, category, config):
@@ -595,6 +619,11 @@ def test_integration_config_by_provider_rejects(provider, category, config):
         },
         {"config": {"plan": "Pro", "seats": 3, "monthly_cost": 30, "currency": "USD", "billing_cycle": "monthly"}},
         {"credential": "sk-test-abc", "config": {}},
+        {
+            "credential": {"tenant_id": "t", "client_id": "c", "client_secret": "s"},
+            "config": {"scope": "/subscriptions/00000000-0000-0000-0000-000000000000"},
+            "expires_at": "2027-06-30",
+        },
     ],
 )
 def test_setup_request_accepts(body):
@@ -611,6 +640,8 @@ def test_setup_request_accepts(body):
         {"credential": "k", "config": []},
         {"credential": "k", "config": {"nonsense": 1}},
         {"credential": "k", "extra": 1},
+        {"credential": "k", "expires_at": "30/06/2027"},
+        {"credential": "k", "expires_at": 20270630},
     ],
 )
 def test_setup_request_rejects(body):

@@ -29,7 +29,8 @@ def test_available_providers_and_categories(registry) -> None:
     assert len(saas) >= 5 and all(p.manual and p.validator is None for p in saas)
     assert by_key["aws"].category == "cloud" and by_key["aws"].credential == "aws_role"
     assert by_key["aws"].validator == "aws" and by_key["aws"].revalidate_days == 7
-    assert "azure" not in by_key
+    assert by_key["azure"].credential == "azure_service_principal" and by_key["azure"].expiry_required
+    assert [f.name for f in by_key["azure"].config_fields if f.required] == ["scope"]
 
 
 @pytest.mark.parametrize("category", ["cloud", "llm", "saas"])
@@ -42,10 +43,15 @@ def test_get_registry_is_cached() -> None:
     assert get_registry() is get_registry()
 
 
-@pytest.mark.parametrize("key", ["azure"])
-def test_planned_providers_answer_unknown_provider_saying_planned(registry, key: str) -> None:
+def test_planned_providers_answer_unknown_provider_saying_planned(tmp_path) -> None:
+    key = "acme_cloud"
+    (tmp_path / "providers.yml").write_text(
+        f"providers:\n  {key}: {{display_name: Acme Cloud, category: cloud, status: planned}}\n"
+    )
+    planned = load_registry(tmp_path / "providers.yml")
+    assert planned.available() == []
     with pytest.raises(UnknownProviderError) as caught:
-        registry.get(key)
+        planned.get(key)
     assert caught.value.status == 404 and caught.value.code == "unknown_provider"
     assert "planned" in caught.value.message and key in caught.value.message
 

@@ -82,8 +82,12 @@ def test_keys_and_indexes_are_those_of_the_previous_release():
         assert keys_and_indexes(new, table) == keys_and_indexes(old, table)
         # the same columns, plus those added since (migrated in by add_missing_columns); the schema
         # files also make primary keys NOT NULL (never NULL anyway)
-        added = {"org_integrations": [("capabilities", "TEXT")], "org_api_keys": [("aws_external_id", "TEXT")]}.get(
-            table, []
+        added = {
+            "org_integrations": [
+                ("capabilities", "TEXT"), ("credential_expires_at", "TEXT"), ("credential_expiry_warned_at", "TEXT")
+            ],
+            "org_api_keys": [("aws_external_id", "TEXT")],
+        }.get(table, []  # fmt: skip
         )
         assert [c[:2] for c in columns(new, table)] == [c[:2] for c in columns(old, table)] + added
 
@@ -144,9 +148,11 @@ def test_a_file_of_the_previous_release_gains_the_columns_added_since(tmp_path: 
     item = full_integration().model_copy(update={"capabilities": ("costs", "usage")})
     store.commit(Write("acme", "gcp", None, item))
     assert store.get_integration("acme", "gcp").capabilities == ("costs", "usage")
+    assert store.get_integration("acme", "gcp").credential == full_integration().credential
     store.close()
     db = sqlite3.connect(path)
-    assert "capabilities" in {name for name, *_ in columns(db, "org_integrations")}
+    added = {"capabilities", "credential_expires_at", "credential_expiry_warned_at"}
+    assert added <= {name for name, *_ in columns(db, "org_integrations")}
     db.close()
 
 

@@ -1,5 +1,6 @@
 """Local HTTP servers that answer like OpenAI, Anthropic, Gemini and DeepSeek (and, for
-GCP, like Google's OAuth token endpoint and the BigQuery REST API).
+GCP, like Google's OAuth token endpoint and the BigQuery REST API; for Azure, like Entra ID
+and Azure Resource Manager).
 
 Each server binds 127.0.0.1 on a free port and serves from a daemon thread. What it
 answers is chosen by the key the request carries: `server.set(key, "quota")`. Unknown
@@ -19,6 +20,7 @@ where every other key is refused.
   anthropic.py  Anthropic: /v1/models and the Admin API (cost and usage reports)
   gemini.py     Gemini
   gcp.py        Google's OAuth token endpoint and BigQuery REST
+  azure.py      Entra ID's token endpoint and Azure Resource Manager's Cost Management query
   servers.py    `ProviderServers` (all of them together), `settings_for`, the pytest fixtures
 
 Import from here: `from tests.support.provider_servers import ProviderServers, openai_key`.

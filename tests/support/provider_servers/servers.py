@@ -10,6 +10,7 @@ import pytest
 
 from shared.settings import Settings
 from tests.support.provider_servers.anthropic import answer_anthropic
+from tests.support.provider_servers.azure import answer_arm, answer_entra, register
 from tests.support.provider_servers.gcp import answer_bigquery, answer_google_token
 from tests.support.provider_servers.gemini import answer_gemini
 from tests.support.provider_servers.keys import service_account_info
@@ -29,10 +30,14 @@ class ProviderServers:
         self.google_token = ProviderServer("google-token", answer_google_token)
         self.bigquery = ProviderServer("bigquery", answer_bigquery)
         self.bigquery.state = self.google_token.state  # tokens issued by one are honoured by the other
+        self.azure_login = ProviderServer("azure-login", answer_entra)
+        self.azure_arm = ProviderServer("azure-arm", answer_arm)
+        self.azure_arm.state = self.azure_login.state  # Entra ID's tokens are honoured by ARM
 
     @property
     def all(self) -> list[ProviderServer]:
-        return [self.openai, self.anthropic, self.gemini, self.deepseek, self.google_token, self.bigquery]
+        return [self.openai, self.anthropic, self.gemini, self.deepseek, self.google_token, self.bigquery,
+                self.azure_login, self.azure_arm]  # fmt: skip
 
     @property
     def openai_url(self) -> str:  # settings.openai_base_url includes /v1
@@ -57,6 +62,27 @@ class ProviderServers:
     @property
     def bigquery_url(self) -> str:  # settings.bigquery_api_url includes /bigquery/v2
         return self.bigquery.url + "/bigquery/v2"
+
+    @property
+    def azure_authority_url(self) -> str:  # settings.azure_authority_host: the root, tenants below it
+        return self.azure_login.url
+
+    @property
+    def azure_management_url(self) -> str:  # settings.azure_management_url: ARM's root
+        return self.azure_arm.url
+
+    def azure_principal(self, scenario: str = "valid", scope: str | None = None) -> tuple[dict[str, str], str]:
+        """A fresh service principal registered with `scenario` (tests/support/provider_servers/azure.py):
+        (the credential a setup takes, its Cost Management scope)."""
+        self.azure_login.state["audience"] = self.azure_management_url  # the token's resource
+        credential, scope = register(self.azure_login.state, scenario, scope)
+        self.azure_login.set(credential["client_secret"], scenario)  # a secret in a URL is caught
+        return credential, scope
+
+    def azure_scenario(self, credential: dict[str, str], scenario: str) -> None:
+        """What Entra ID and ARM now answer for a registered principal (a secret that expired since...)."""
+        app = self.azure_login.state["tenants"][credential["tenant_id"]][credential["client_id"]]
+        app["secrets"][credential["client_secret"]] = scenario
 
     def gcp_service_account(self, scenario: str = "valid", **kwargs: Any) -> dict[str, Any]:
         """A fresh key file whose token_uri is the local endpoint, registered with `scenario`."""
@@ -105,6 +131,8 @@ def settings_for(servers: ProviderServers, **overrides: Any) -> Settings:
         "provider_backoff_seconds": 0.01,
         "gcp_token_uri": servers.token_url,
         "bigquery_api_url": servers.bigquery_url,
+        "azure_authority_host": servers.azure_authority_url,
+        "azure_management_url": servers.azure_management_url,
     }
     values.update(overrides)
     return Settings(**values)

@@ -347,7 +347,7 @@ def test_validate_errors(world: World) -> None:
     with pytest.raises(NotConfiguredError):
         world.service.setups.validate(world.actor, "openai")
     with pytest.raises(UnknownProviderError):
-        world.service.setups.validate(world.actor, "azure")
+        world.service.setups.validate(world.actor, "nope")
     world.active("openai")
     world.service.integrations.disable(world.actor, "openai")
     with pytest.raises(InvalidTransitionError, match="status is disabled"):

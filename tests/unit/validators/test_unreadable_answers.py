@@ -25,7 +25,7 @@ KEYS = {"openai": openai_key, "anthropic": anthropic_key, "gemini": gemini_key, 
 URL_SETTING = {"openai": ("openai_base_url", "/v1"), "anthropic": ("anthropic_base_url", ""),
                "gemini": ("gemini_base_url", ""), "deepseek": ("deepseek_base_url", "")}  # fmt: skip
 # Every provider validator, and each GCP step that reads an answer's body.
-TARGETS = [*KEYS, "gcp-token", "gcp-bigquery"]
+TARGETS = [*KEYS, "gcp-token", "gcp-bigquery", "azure-token", "azure-arm"]
 
 
 def _validate(provider_servers, target: str, url: str, **overrides):
@@ -39,6 +39,17 @@ def _validate(provider_servers, target: str, url: str, **overrides):
             bigquery_api_url=url + "/bigquery/v2", provider_max_attempts=1, **overrides
         )
         name, credential = "gcp", Credential.service_account(provider_servers.gcp_service_account("valid"))
+    elif target.startswith("azure-"):
+        setting = "azure_authority_host" if target == "azure-token" else "azure_management_url"
+        settings = provider_servers.settings(**{setting: url}, provider_max_attempts=1, **overrides)
+        credential, scope = provider_servers.azure_principal("valid")
+        if target == "azure-arm":
+            provider_servers.azure_login.state["audience"] = url  # the token is for the ARM at `url`
+        validator = get_validator("azure", settings)
+        try:
+            return validator.validate(Credential.service_principal(credential), {"scope": scope})
+        finally:
+            validator.close()
     else:
         field, suffix = URL_SETTING[target]
         settings = provider_servers.settings(**{field: url + suffix}, provider_max_attempts=1, **overrides)
@@ -63,14 +74,16 @@ class _Unforeseen(Exception):
     """Stands for any failure an interpreter did not foresee."""
 
 
-@pytest.mark.parametrize("target", [*KEYS, "gcp-token"])
+@pytest.mark.parametrize("target", [*KEYS, "gcp-token", "azure-token"])
 def test_any_unforeseen_failure_reading_an_answer_is_a_verdict_and_logs_only_its_type(
     provider_servers, target, monkeypatch, caplog
 ):
     """Every validator's answer reading goes through `json_body`; make it fail unforeseeably."""
     import importlib
 
-    module = {"gcp-token": "gcp", "deepseek": "openai"}.get(target, target)  # DeepSeek reads answers as OpenAI does
+    module = {"gcp-token": "gcp", "azure-token": "azure", "deepseek": "openai"}.get(
+        target, target
+    )  # DeepSeek reads answers as OpenAI does
     secret_text = "provider said sk-proj-" + "x" * 40
 
     def unforeseen(response):
@@ -81,7 +94,7 @@ def test_any_unforeseen_failure_reading_an_answer_is_a_verdict_and_logs_only_its
     with HostileProvider("body", status=401, body=b'{"error": {}}') as server:
         result = _validate(provider_servers, target, server.url)
     provider = {"gcp-token": "Google Cloud", "openai": "OpenAI", "anthropic": "Anthropic", "gemini": "Gemini",
-                "deepseek": "DeepSeek"}[target]  # fmt: skip
+                "deepseek": "DeepSeek", "azure-token": "Azure"}[target]  # fmt: skip
     assert (result.outcome, result.detail) == (
         "provider_unavailable",
         f"{provider} sent an answer that could not be read",
