@@ -141,6 +141,7 @@ class Revalidation:
         if expires is not None and now.date() >= expires:
             return True  # expired on the day, without asking the provider: costs nothing
         return days <= 1 or last is None or now - last >= timedelta(days=days) - DUE_SLACK
+
     def _warn_of_expiry(self, item: Integration) -> Integration:
         """Once per credential, when its expiry date is near: an `expiry_warning` audit event and a
         status event whose status stays, with the date. On the day itself the check expires it."""

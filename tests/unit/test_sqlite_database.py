@@ -84,10 +84,14 @@ def test_keys_and_indexes_are_those_of_the_previous_release():
         # files also make primary keys NOT NULL (never NULL anyway)
         added = {
             "org_integrations": [
-                ("capabilities", "TEXT"), ("credential_expires_at", "TEXT"), ("credential_expiry_warned_at", "TEXT")
+                ("capabilities", "TEXT"),
+                ("credential_expires_at", "TEXT"),
+                ("credential_expiry_warned_at", "TEXT"),
             ],
             "org_api_keys": [("aws_external_id", "TEXT")],
-        }.get(table, []  # fmt: skip
+        }.get(
+            table,
+            [],  # fmt: skip
         )
         assert [c[:2] for c in columns(new, table)] == [c[:2] for c in columns(old, table)] + added
 
