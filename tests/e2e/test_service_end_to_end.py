@@ -366,7 +366,7 @@ def test_setup_form_of_any_provider_before_any_setup(live, api):
     notion = api.call("GET", f"/{ORG}/notion/setup", 200)
     assert notion["credential"]["kind"] == "none" and set(notion["config_schema"]["required"]) == set(SAAS)
     assert api.call("GET", f"/{ORG}/gcp/setup", 200)["credential"]["kind"] == "service_account"
-    api.error("GET", f"/{ORG}/azure/setup", 404, "unknown_provider")
+    assert api.call("GET", f"/{ORG}/azure/setup", 200)["credential"]["kind"] == "azure_service_principal"
     api.error("GET", f"/{ORG}/nope/setup", 404, "unknown_provider", "Unknown provider")
     api.error("GET", "/other_org/openai/setup", 403, "forbidden")
     refused = live.client(None).request("DELETE", f"/{ORG}/openai/setup")

@@ -59,10 +59,7 @@ def test_a_form_is_a_fresh_copy(forms: SetupForms) -> None:
     assert forms.form(ACTOR, "slack")["config_schema"]["properties"]
 
 
-def test_unknown_and_planned_providers(forms: SetupForms) -> None:
+def test_unknown_providers(forms: SetupForms) -> None:
     with pytest.raises(UnknownProviderError) as unknown:
         forms.form(ACTOR, "nope")
     assert unknown.value.message == "Unknown provider"
-    with pytest.raises(UnknownProviderError) as planned:
-        forms.form(ACTOR, "azure")
-    assert "planned" in planned.value.message
