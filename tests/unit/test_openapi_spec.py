@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 import re
 import secrets
 from datetime import datetime, timedelta, timezone
@@ -753,3 +754,20 @@ def test_conforms_checks_date_time_formats():
     view = {**integration_view(sample_integrations()[0]), "updated_at": "25/11/2026"}
     with pytest.raises(AssertionError, match="date-time"):
         assert_conforms("GET", f"{BASE}/acme_corp/openai", 200, view)
+
+
+def test_the_document_has_no_duplicated_key() -> None:
+    """YAML keeps the last of two equal keys without a word (a merge can leave one behind);
+    openapi-typescript refuses the document, so the spec test refuses it first."""
+    import yaml
+
+    class Strict(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict:
+        keys = [loader.construct_object(k) for k, _ in node.value]
+        assert len(keys) == len(set(keys)), f"duplicated key at {node.start_mark}"
+        return yaml.SafeLoader.construct_mapping(loader, node)
+
+    Strict.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    yaml.load((Path(__file__).parents[2] / "configs" / "openapi.yaml").read_text(), Strict)  # noqa: S506
