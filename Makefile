@@ -51,4 +51,4 @@ fuzz: $(DEV_STAMP)
 	FUZZ_EXAMPLES=2000 $(PY) -m pytest tests/quality/test_fuzz_api.py -q -p no:timeout
 
 clean:
-	rm -rf $(VENV) .venv-checkov .node-typescript .data .pytest_cache .standins.env
+	rm -rf $(VENV) .venv-checkov .node-typescript .node-axe .data .pytest_cache .standins.env

@@ -106,7 +106,7 @@ function render(answer) {
   const summaryLine = h("p", { class: "summary", id: "summary" }, summary(shown));
   const groups = section.categories.map((category) => {
     const members = shown.filter((i) => i.category === category);
-    countLines.set(category, h("p", { class: "count-line" }));
+    if (section.key === "overview") countLines.set(category, h("p", { class: "count-line" }));
     const titleId = `group-${category}`;
     const list = h("ul", { class: "cards" });
     for (const integration of members) {

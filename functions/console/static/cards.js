@@ -19,7 +19,7 @@ export function capabilityWords(capabilities, manual) {
   const list = capabilities.join(", ");
   if (capabilities.includes("costs")) return `Reads costs (${list})`;
   if (capabilities.includes("inference")) return `Inference only (${list})`;
-  return capabilities.length ? list : "None shown";
+  return capabilities.length ? list : "Reads no costs (no capability shown)";
 }
 
 export function inFlight(integration) {
