@@ -59,7 +59,9 @@ def watch():
 def page(chromium, live, watch):
     context = chromium.new_context(viewport=console.DESKTOP)
     tab = context.new_page()
-    tab.on("framenavigated", lambda frame: frame == tab.main_frame and watch.update(navigations=watch["navigations"] + 1))
+    tab.on(
+        "framenavigated", lambda frame: frame == tab.main_frame and watch.update(navigations=watch["navigations"] + 1)
+    )
     tab.on("pageerror", lambda error: watch["problems"].append(f"page error: {error}"))
     tab.on("console", lambda m: m.type in ("error", "warning") and watch["problems"].append(f"console: {m.text}"))
     yield tab
@@ -89,7 +91,10 @@ def test_every_page_sends_the_security_headers(live) -> None:
         assert answer.headers["x-content-type-options"] == "nosniff"
         assert answer.headers["referrer-policy"] == "no-referrer"
     script = httpx.get(f"http://127.0.0.1:{live.port}/console/app.js")
-    assert script.headers["content-type"].startswith("text/javascript") and "nosniff" in script.headers["x-content-type-options"]
+    assert (
+        script.headers["content-type"].startswith("text/javascript")
+        and "nosniff" in script.headers["x-content-type-options"]
+    )
     assert httpx.get(f"http://127.0.0.1:{live.port}/console/../shared/settings.py").status_code == 404
     assert httpx.get(f"http://127.0.0.1:{live.port}/Bad-Org/settings/integrations").status_code == 404
 

@@ -1,4 +1,4 @@
-// Elements are built from text only (textContent, never innerHTML): nothing from an answer or a
+// Elements are built from text only (textContent, never an HTML string): nothing from an answer or a
 // field is ever parsed as markup.
 
 export function h(tag, attrs = {}, ...children) {
