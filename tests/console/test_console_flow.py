@@ -95,7 +95,7 @@ def test_every_page_sends_the_security_headers(live) -> None:
         script.headers["content-type"].startswith("text/javascript")
         and "nosniff" in script.headers["x-content-type-options"]
     )
-    assert httpx.get(f"http://127.0.0.1:{live.port}/console/../shared/settings.py").status_code == 404
+    assert httpx.get(f"http://127.0.0.1:{live.port}/console/../configs/providers.yml").status_code == 404
     assert httpx.get(f"http://127.0.0.1:{live.port}/Bad-Org/settings/integrations").status_code == 404
 
 

@@ -34,7 +34,7 @@ def test_every_page_is_the_shell_with_the_security_headers(console: Console, sec
 @pytest.mark.parametrize(
     "path",
     [
-        "/console/../shared/settings.py",
+        "/console/../configs/providers.yml",
         "/console/%2e%2e/main.py",
         "/console/main.py",
         "/console/",
