@@ -9,7 +9,7 @@ RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-dev
 PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check
 
-.PHONY: run test venv venv-dev standins clean bench fuzz
+.PHONY: run test venv venv-dev standins clean bench fuzz chromium screenshots
 
 $(PY):
 	@echo ">> Creating the virtualenv $(VENV) with $(PYTHON)"
@@ -37,8 +37,21 @@ venv-dev: $(DEV_STAMP)
 run: $(RUNTIME_STAMP)
 	$(PY) -m shared.cli serve
 
-test: $(DEV_STAMP)
+test: $(DEV_STAMP) chromium
 	$(PY) -m pytest
+
+# The console's browser tests (tests/console) drive Debian's chromium package through Playwright,
+# never a browser Playwright downloads. Installed once with apt-get (as root, else with sudo).
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  echo ">> Installing Debian's chromium for the console's browser tests (apt-get; about a minute, once)."; \
+	  if [ "$$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; \
+	fi
+
+# The console's screenshots in docs/screenshots (the README shows the overview), from the browser tests.
+screenshots: $(DEV_STAMP) chromium
+	CONSOLE_SCREENSHOTS=docs/screenshots $(PY) -m pytest tests/console -q
 
 # The provider stand-ins the tests use, by hand (docs/providers.md); they live in tests/, hence the test toolchain.
 standins: $(DEV_STAMP)
@@ -51,4 +64,4 @@ fuzz: $(DEV_STAMP)
 	FUZZ_EXAMPLES=2000 $(PY) -m pytest tests/quality/test_fuzz_api.py -q -p no:timeout
 
 clean:
-	rm -rf $(VENV) .venv-checkov .node-typescript .data .pytest_cache .standins.env
+	rm -rf $(VENV) .venv-checkov .node-typescript .node-axe .data .pytest_cache .standins.env

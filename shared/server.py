@@ -15,13 +15,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from . import validator_token
+from . import console, validator_token
 from .domain.errors import IntegrationsError
 from .web import ROUTES, error_response, match
 
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
 VALIDATOR = "validate_credential"
 VALIDATOR_PATH = f"/_functions/{VALIDATOR}"
+CONSOLE = "console"  # the settings pages, outside the API base path (shared/console.py)
 
 
 def load_function_app(name: str, signature_type: str = "http") -> Any:
@@ -46,11 +47,14 @@ def build_app(validator_token_value: str | None = None) -> Callable[..., Any]:
     """The dispatcher; the validator answers only requests carrying `validator_token_value`."""
     apps = {name: load_function_app(name) for name in ROUTES}
     validator = load_function_app(VALIDATOR, "cloudevent")
+    pages = load_function_app(CONSOLE)
 
     def dispatch(environ: dict[str, Any], start_response: Callable[..., Any]):
         path = environ.get("PATH_INFO", "/")
         if path == VALIDATOR_PATH and validator_token.accepts(environ, validator_token_value):
             return validator(environ, start_response)
+        if console.serves(path):
+            return pages(environ, start_response)
         _, names = match(path)
         if not names:  # no function serves this path: the gateway's answer, in the catalogue's shape
             return error_response(IntegrationsError(code="not_found"))(environ, start_response)

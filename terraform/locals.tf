@@ -5,9 +5,11 @@ locals {
   # One entry per directory functions/<name>/main.py; tests fail when the two differ.
   # kms_roles:     what the function does with credentials (encrypt on setup/rotate; decrypt to validate).
   # dataset_role:  BigQuery role on the dataset only; every mutating function writes audit events.
+  #                null: no data at all (the console serves static files), and no bigquery.jobUser either.
   # publishes:     topics the function may publish to (key of local.topics).
   # trigger:       "http" (private, behind the gateway) or "validation_topic" (Eventarc, Pub/Sub).
   functions = {
+    console              = { trigger = "http", kms_roles = [], dataset_role = null, publishes = [] }
     delete_integration   = { trigger = "http", kms_roles = [], dataset_role = "roles/bigquery.dataEditor", publishes = ["status_events"] }
     disable_integration  = { trigger = "http", kms_roles = [], dataset_role = "roles/bigquery.dataEditor", publishes = ["status_events"] }
     enable_integration   = { trigger = "http", kms_roles = [], dataset_role = "roles/bigquery.dataEditor", publishes = ["validation", "status_events"] }
@@ -42,12 +44,12 @@ locals {
   ]...)
 
   function_dataset_roles = {
-    for name, f in local.functions : "${name}/${f.dataset_role}" => { function = name, role = f.dataset_role }
+    for name, f in local.functions : "${name}/${f.dataset_role}" => { function = name, role = f.dataset_role } if f.dataset_role != null
   }
 
-  # Query jobs are created at project level: the one project-level role, and every function queries.
+  # Query jobs are created at project level: the one project-level role, for every function that reads data.
   function_project_roles = {
-    for name in keys(local.functions) : "${name}/roles/bigquery.jobUser" => { function = name, role = "roles/bigquery.jobUser" }
+    for name, f in local.functions : "${name}/roles/bigquery.jobUser" => { function = name, role = "roles/bigquery.jobUser" } if f.dataset_role != null
   }
 
   function_topic_roles = merge([

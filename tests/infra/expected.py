@@ -18,7 +18,7 @@ VIEWER = "roles/bigquery.dataViewer"
 JOB_USER = "roles/bigquery.jobUser"
 
 # name: (public routes, kms role or None, dataset role, topics published to)
-FUNCTIONS: dict[str, tuple[list[tuple[str, str]], str | None, str, set[str]]] = {
+FUNCTIONS: dict[str, tuple[list[tuple[str, str]], str | None, str | None, set[str]]] = {
     "setup_integration": ([("post", "/{org}/{provider}/setup")], ENCRYPTER, EDITOR, {"validation", "status_events"}),
     "validate_integration": ([("post", "/{org}/{provider}/validate")], DECRYPTER, EDITOR, {"status_events"}),
     "list_integrations": ([("get", "/{org}")], None, VIEWER, set()),
@@ -31,7 +31,15 @@ FUNCTIONS: dict[str, tuple[list[tuple[str, str]], str | None, str, set[str]]] = 
     "update_integration": ([("patch", "/{org}/{provider}")], None, EDITOR, {"validation", "status_events"}),
     "list_events": ([("get", "/{org}/{provider}/events")], None, VIEWER, set()),
     "validate_credential": ([], DECRYPTER, EDITOR, {"status_events"}),
+    # The settings pages: static files, no data, no key, no topic (so not even bigquery.jobUser).
+    "console": ([], None, None, set()),
 }
+# The console's public routes, outside BASE_PATH (the pages and their files), GET only.
+CONSOLE_ROUTES = [
+    ("get", "/{org}/settings/integrations"),
+    ("get", "/{org}/settings/integrations/{section}"),
+    ("get", "/console/{file}"),
+]
 EVENT_FUNCTIONS = {"validate_credential"}
 BASE_PATH = "/api/v1/integrations"
 
@@ -64,8 +72,9 @@ def expected_bindings() -> set[tuple[str, str, str]]:
     for name, (_routes, kms, dataset_role, topics) in FUNCTIONS.items():
         if kms:
             out.add((name, kms, "crypto_key"))
-        out.add((name, dataset_role, "dataset"))
-        out.add((name, JOB_USER, "project"))
+        if dataset_role:
+            out.add((name, dataset_role, "dataset"))
+            out.add((name, JOB_USER, "project"))
         for topic in topics:
             out.add((name, "roles/pubsub.publisher", f"topic:{topic}"))
     return out

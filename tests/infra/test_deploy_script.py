@@ -22,6 +22,7 @@ SCRIPTS = [
     REPO / "terraform" / "scripts" / "wire_dead_letter.sh",
     REPO / "tools" / "checkov.sh",
     REPO / "tools" / "typescript.sh",
+    REPO / "tools" / "axe.sh",
 ]
 SECRET = re.compile(
     r"sk-(proj|ant|admin|svcacct)-[A-Za-z0-9_-]{30,}|AIza[A-Za-z0-9_-]{35}|-----BEGIN (RSA )?PRIVATE KEY-----"

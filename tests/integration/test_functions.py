@@ -43,7 +43,19 @@ SAAS_CONFIG = {"plan": "Team", "seats": 3, "monthly_cost": 24, "currency": "EUR"
 
 def test_every_function_directory_is_covered() -> None:
     present = sorted(p.parent.name for p in (ROOT / "functions").glob("*/main.py"))
-    assert present == sorted(HTTP_FUNCTIONS + ["validate_credential"])
+    assert present == sorted(HTTP_FUNCTIONS + ["validate_credential", "console"])
+
+
+def test_the_console_function_serves_the_pages_and_their_files_with_the_security_headers() -> None:
+    client = function_app("console").test_client()
+    for path, kind in (("/acme_corp/settings/integrations/llm", "text/html"), ("/console/app.js", "text/javascript")):
+        response = client.get(path)
+        assert response.status_code == 200 and response.headers["Content-Type"].startswith(kind), path
+        assert response.headers["Content-Security-Policy"].startswith("default-src 'self'")
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert client.get("/console/main.py").status_code == 404
+    assert client.post("/acme_corp/settings/integrations").status_code == 405
 
 
 class Api:

@@ -18,7 +18,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("shared.ports", "shared.settings", "shared.registry", "shared.validator_token"),
     ("shared.adapters", "shared.validators", "shared.service"),
     ("shared.container",),
-    ("shared.web", "shared.worker", "shared.pipelines", "shared.recovery"),
+    ("shared.web", "shared.worker", "shared.pipelines", "shared.recovery", "shared.console"),
     ("shared.http_guard",),
     ("shared.server",),
     ("shared.cli",),
@@ -140,7 +140,7 @@ def test_entry_points_only_hand_over_to_shared_web_or_worker(path: Path) -> None
     tree = ast.parse(path.read_text(encoding="utf-8"))
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    assert imported <= {"shared.web", "shared.worker", "functions_framework"}, imported
+    assert imported <= {"shared.web", "shared.worker", "shared.console", "functions_framework", "pathlib"}, imported
     assert len(path.read_text().splitlines()) <= 15
 
 
