@@ -51,18 +51,17 @@ def make_store(bq_emulator: str, dataset: str) -> Iterator[Callable[[], BigQuery
 
 def pause_after_claims(store: BigQueryStore, barrier: threading.Barrier) -> list[str]:
     """Hold this store after each claim statement has committed, until the other writer's has too."""
-    real_query = store.client.query
+    real_query = store.client.query_and_wait
     seen: list[str] = []
 
     def query(sql: str, job_config: Any = None, **kwargs: Any) -> Any:
         seen.append(sql)
-        job = real_query(sql, job_config=job_config, **kwargs)
+        done = real_query(sql, job_config=job_config, **kwargs)  # committed when it returns
         if sql.lstrip().startswith("MERGE") and "WHEN NOT MATCHED THEN INSERT" in sql:
-            job.result()  # committed
             barrier.wait(timeout=20)
-        return job
+        return done
 
-    store.client.query = query
+    store.client.query_and_wait = query
     return seen
 
 
@@ -172,7 +171,7 @@ def test_a_dead_writers_claim_is_invisible_and_never_confirmed(make_store) -> No
 def test_a_lost_confirm_race_is_rerun_on_a_fresh_snapshot(make_store) -> None:
     """BigQuery fails one of two confirms touching the same claim; the rerun then sees the winner."""
     store = make_store()
-    real_query = store.client.query
+    real_query = store.client.query_and_wait
     failures = [gexc.BadRequest(CONCURRENT.format(t="org_integrations"))]
     confirms: list[str] = []
 
@@ -183,7 +182,7 @@ def test_a_lost_confirm_race_is_rerun_on_a_fresh_snapshot(make_store) -> None:
                 raise failures.pop(0)
         return real_query(sql, job_config=job_config, **kwargs)
 
-    store.client.query = query
+    store.client.query_and_wait = query
     stored = store.insert_integration(make_integration())
 
     assert len(confirms) == 2 and store.get_integration("acme", "openai") == stored
