@@ -203,7 +203,7 @@ class Services:
     def orgs(self) -> Orgs:
         from .service.orgs import Orgs
 
-        return Orgs(self.store, self.clock)
+        return Orgs(self.store, self.clock, key_ttl=self.settings.org_key_ttl)
 
     @cached_property
     def integrations(self) -> Integrations:
