@@ -16,11 +16,12 @@ from ..domain.errors import ProviderUnavailableError, QueueError, RetryLater, St
 from ..domain.lifecycle import Status
 from ..domain.models import CAPABILITIES, Credential, Integration, ValidationMessage
 from ..logs import bind
-from ..ports import Store, ValidationQueue, ValidationResult
+from ..ports import Snapshot, Store, ValidationQueue, ValidationResult
 from .audit import SYSTEM
 from .writes import AuditSpec, Plan, Writes
 
 if TYPE_CHECKING:
+    from ..ports import AttemptWindow
     from ..settings import Settings
     from ..registry import Registry
     from .credentials import Credentials
@@ -66,7 +67,8 @@ class Validation:
         if not (message.org and message.provider and message.credential_id):
             return "ignored: incomplete message"
         bind(org=message.org, provider=message.provider)
-        item = self._store.get_integration(message.org, message.provider)
+        seen = self._store.read(message.org, message.provider, credentials=True)  # one query, ciphertexts included
+        item = seen.integration
         if item is None:
             return "ignored: integration gone"
         rotation = item.rotation
@@ -81,7 +83,7 @@ class Validation:
         else:
             return "ignored: superseded credential version"
         final = attempt >= self._settings.validator_max_deliveries
-        item, result = self.check(item, self._credentials.open(item, target), target, SYSTEM, inline=final)
+        item, result = self.check(item, self._credentials.open(item, target, seen), target, SYSTEM, inline=final)
         if result is None:
             return "ignored: credential changed during validation"
         return f"validated {target}: {result.outcome}"
@@ -114,11 +116,19 @@ class Validation:
 
     # -- a request that waits ------------------------------------------------------------------
 
-    def inline(self, item: Integration, credential: Credential, target: str, actor: str) -> Integration:
+    def inline(
+        self,
+        item: Integration,
+        credential: Credential,
+        target: str,
+        actor: str,
+        *,
+        attempt: AttemptWindow | None = None,
+    ) -> Integration:
         """Validate while a request waits. A provider that stays down (or rate limits us) after
         the bounded retries is one answer on every path: the integration records it, and the
         request answers 503 provider_unavailable."""
-        item, result = self.check(item, credential, target, actor, inline=True)
+        item, result = self.check(item, credential, target, actor, inline=True, attempt=attempt)
         if result is not None and result.transient:  # the detail is on record, the answer is the catalogue's
             raise ProviderUnavailableError()
         return item
@@ -134,20 +144,27 @@ class Validation:
         *,
         inline: bool,
         action: str = "validate",
+        attempt: AttemptWindow | None = None,
     ) -> tuple[Integration, ValidationResult | None]:
         """Run the provider check on `credential` and record the verdict; (integration, verdict),
         the verdict None when the credential changed meanwhile (nothing recorded).
 
-        `inline` (a request waiting, or the last delivery) settles transient failures as the
-        final word; otherwise they raise RetryLater after recording that a retry is coming.
+        `item` is as just read (the first compare-and-set tries it). `inline` (a request waiting,
+        or the last delivery) settles transient failures as the final word; otherwise they raise
+        RetryLater after recording that a retry is coming. `attempt` goes with the `marks` change.
         """
         ref = item.target(target)
         assert ref is not None
         try:
-            return self._check_owned(item, credential, ref.credential_id, target, actor, inline, action)
+            return self._check_owned(item, credential, ref.credential_id, target, actor, inline, action, attempt)
         except StaleValidation:
             log.info("validation result dropped: the credential changed meanwhile")
             return self._store.get_integration(item.org, item.provider) or item, None
+
+    @staticmethod
+    def marks(item: Integration, target: str) -> bool:
+        """Whether a check first moves the credential to `validating` (a change before the call)."""
+        return target == "rotation" or item.status in (Status.PENDING, Status.ERROR)
 
     def _check_owned(
         self,
@@ -158,9 +175,10 @@ class Validation:
         actor: str,
         inline: bool,
         action: str,
+        attempt: AttemptWindow | None,
     ) -> tuple[Integration, ValidationResult]:
-        if target == "rotation" or item.status in (Status.PENDING, Status.ERROR):
-            item = self._mark(item, credential_id, target, "validating")
+        if self.marks(item, target):
+            item = self._mark(item, credential_id, target, "validating", attempt=attempt)
         result = self._ask_provider(item, credential)
         log.info("provider answered", extra={"fields": {"outcome": result.outcome, "target": target}})
         ref = item.target(target)
@@ -214,6 +232,7 @@ class Validation:
         message: str | None = None,
         code: str | None = None,
         audit: AuditSpec | None = None,
+        attempt: AttemptWindow | None = None,
     ) -> Integration:
         """Move the targeted credential to validating (with a message while a retry is due)."""
 
@@ -228,7 +247,7 @@ class Validation:
                 )
             return current.moved(Status(state), code, message, self._clock())
 
-        return self._writes.write(item.org, item.provider, change, audit=audit)
+        return self._writes.write(item.org, item.provider, change, audit=audit, first=Snapshot(item), attempt=attempt)
 
     def _record(
         self, item: Integration, credential_id: str, target: str, result: ValidationResult, audit: AuditSpec
@@ -253,7 +272,7 @@ class Validation:
                 update["capabilities"] = _ordered(result.capabilities)
             return moved.model_copy(update=update)
 
-        return self._writes.write(item.org, item.provider, change, audit=audit)
+        return self._writes.write(item.org, item.provider, change, audit=audit, first=Snapshot(item))
 
     @staticmethod
     def _promote(current: Integration, result: ValidationResult, now: datetime) -> Plan:

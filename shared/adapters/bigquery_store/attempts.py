@@ -39,10 +39,13 @@ def room_sql(ds: Dataset, bind: Bind, org: str, provider: str, now: datetime, wi
     return f"{count_sql(ds, bind, org, provider, _start(now, window_seconds))} < {bind.value('INT64', int(limit))}"
 
 
-def merge_sql(ds: Dataset, bind: Bind, org: str, provider: str, now: datetime, window_seconds: int, limit: int) -> str:
+def merge_sql(
+    ds: Dataset, bind: Bind, org: str, provider: str, now: datetime, window_seconds: int, limit: int | None
+) -> str:
+    """The attempt's MERGE; `limit` None: the caller's transaction has checked there is room."""
     now = rows.ms(now)
     start = _start(now, window_seconds)
-    room = room_sql(ds, bind, org, provider, now, window_seconds, limit)
+    room = "TRUE" if limit is None else room_sql(ds, bind, org, provider, now, window_seconds, limit)
     org_sql, provider_sql = bind.value("STRING", org), bind.value("STRING", provider)
     attempt_columns, attempt_values = insert_values(bind, TABLE, rows.attempt_row(org, provider, uuid.uuid4().hex, now))
     gate_columns, gate_values = insert_values(bind, TABLE, gate_row(TABLE, org, now))

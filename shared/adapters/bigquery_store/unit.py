@@ -84,7 +84,7 @@ def _transaction(ds: Dataset, write: Write) -> Integration | None:
         a = write.attempt
         room = attempts.room_sql(ds, bind, org, provider, rows.ms(a.now), a.seconds, a.limit)
         check = f"IF({room}, {check}, ERROR('{RATE_LIMITED}'))"
-        steps.append(attempts.merge_sql(ds, bind, org, provider, a.now, a.seconds, a.limit))
+        steps.append(attempts.merge_sql(ds, bind, org, provider, a.now, a.seconds, None))  # room: checked above
     if write.put_credentials:
         steps.append(credentials.insert_sql(ds, bind, write.put_credentials))
     change = _integration_sql(ds, bind, write)
