@@ -15,9 +15,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
-import time
-from collections import OrderedDict
 from typing import Callable, TYPE_CHECKING
 
 from ..domain.errors import ForbiddenError, IntegrationsError, UnauthorizedError
@@ -25,6 +22,7 @@ from ..domain.models import Org
 from .requests import Actor, check_org_slug
 
 if TYPE_CHECKING:
+    from .org_keys import VerifiedKeys
     from ..ports import Store
     from datetime import datetime
 
@@ -40,48 +38,15 @@ def _new_key() -> tuple[str, str, str]:
     return api_key, "key_" + key_hash[:12], key_hash
 
 
-class VerifiedKeys:
-    """Key hash -> (org, expiry) for at most `ttl` seconds (monotonic time) and `size` keys."""
-
-    def __init__(self, ttl: float, size: int = 1024, now: Callable[[], float] = time.monotonic):
-        self._ttl = ttl
-        self._size = size
-        self._now = now
-        self._lock = threading.Lock()
-        self._keys: OrderedDict[str, tuple[Org, float]] = OrderedDict()
-
-    def get(self, key_hash: str) -> Org | None:
-        if self._ttl <= 0:
-            return None
-        with self._lock:
-            found = self._keys.get(key_hash)
-            if found is None:
-                return None
-            if found[1] <= self._now():
-                del self._keys[key_hash]
-                return None
-            return found[0]
-
-    def put(self, key_hash: str, org: Org) -> None:
-        if self._ttl <= 0:
-            return
-        with self._lock:
-            self._keys[key_hash] = (org, self._now() + self._ttl)
-            self._keys.move_to_end(key_hash)
-            while len(self._keys) > self._size:
-                self._keys.popitem(last=False)
-
-    def forget(self, slug: str) -> None:
-        with self._lock:
-            for key_hash in [h for h, (org, _) in self._keys.items() if org.slug == slug]:
-                del self._keys[key_hash]
-
-
 class Orgs:
     def __init__(self, store: Store, clock: Callable[[], datetime], key_ttl: float = 0.0):
         self._store = store
         self._clock = clock
-        self._verified = VerifiedKeys(key_ttl)
+        self._verified: VerifiedKeys | None = None
+        if key_ttl > 0:  # imported only where keys are kept (BigQuery): cold starts on SQLite skip it
+            from .org_keys import VerifiedKeys
+
+            self._verified = VerifiedKeys(key_ttl)
 
     def create_org(self, slug: str) -> str:
         """Create an org; return its API key (shown once: only its SHA-256 is stored)."""
@@ -94,12 +59,13 @@ class Orgs:
         if not api_key:
             raise UnauthorizedError()
         key_hash = hash_api_key(api_key)
-        found = self._verified.get(key_hash)
+        found = self._verified.get(key_hash) if self._verified else None
         if found is None:
             found = self._store.find_org_by_key_hash(key_hash)
             if found is None or not hmac.compare_digest(found.api_key_hash, key_hash):
                 raise UnauthorizedError()
-            self._verified.put(key_hash, found)
+            if self._verified:
+                self._verified.put(key_hash, found)
         check_org_slug(org)
         if not hmac.compare_digest(found.slug.encode(), org.encode()):
             raise ForbiddenError()
@@ -119,9 +85,9 @@ class Orgs:
         self._replace(slug, "key_revoked", "revoked:" + secrets.token_hex(16))
 
     def _replace(self, slug: str, key_id: str, key_hash: str) -> None:
-        self._verified.forget(slug)
         try:
             if not self._store.replace_org_key(slug, key_id, key_hash, self._clock()):
                 raise IntegrationsError("Organization not found", code="not_found")
         finally:
-            self._verified.forget(slug)  # and whatever a request verified meanwhile
+            if self._verified:  # also what a request verified while the key was being replaced
+                self._verified.forget(slug)

@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
 SERVICE_RANKS = {
     "requests": 0,
     "views": 0,
+    "org_keys": 0,
     "audit": 1,
     "writes": 2,
     "credentials": 2,

@@ -75,7 +75,8 @@ class Ticks:
 
 def instance(world: World, ttl: float, ticks: Ticks | None = None):
     """Another function instance on the same store: its own Orgs, its own verified keys."""
-    from shared.service.orgs import Orgs, VerifiedKeys
+    from shared.service.org_keys import VerifiedKeys
+    from shared.service.orgs import Orgs
 
     store = CountingStore(world.service.store)
     orgs = Orgs(store, world.clock, key_ttl=ttl)
@@ -143,7 +144,7 @@ def test_the_kept_keys_are_bounded() -> None:
     from datetime import datetime, timezone
 
     from shared.domain.models import Org
-    from shared.service.orgs import VerifiedKeys
+    from shared.service.org_keys import VerifiedKeys
 
     keys = VerifiedKeys(30, size=3)
     at = datetime(2026, 1, 1, tzinfo=timezone.utc)
