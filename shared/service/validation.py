@@ -116,19 +116,11 @@ class Validation:
 
     # -- a request that waits ------------------------------------------------------------------
 
-    def inline(
-        self,
-        item: Integration,
-        credential: Credential,
-        target: str,
-        actor: str,
-        *,
-        attempt: AttemptWindow | None = None,
-    ) -> Integration:
+    def inline(self, item: Integration, credential: Credential, target: str, actor: str, **check: Any) -> Integration:
         """Validate while a request waits. A provider that stays down (or rate limits us) after
         the bounded retries is one answer on every path: the integration records it, and the
-        request answers 503 provider_unavailable."""
-        item, result = self.check(item, credential, target, actor, inline=True, attempt=attempt)
+        request answers 503 provider_unavailable. `check`: more of check's options (attempt)."""
+        item, result = self.check(item, credential, target, actor, inline=True, **check)
         if result is not None and result.transient:  # the detail is on record, the answer is the catalogue's
             raise ProviderUnavailableError()
         return item
