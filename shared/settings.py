@@ -128,8 +128,6 @@ class Settings(BaseModel):
     validator_max_deliveries: int = Field(5, ge=1, le=100)
 
     validation_rate_limit: str = "5/600"
-    # How long an instance keeps a verified org API key (unset: 30 s on BigQuery, 0 on SQLite).
-    org_key_cache_seconds: float | None = Field(None, ge=0, le=300)
     cors_origins: str = ""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -150,7 +148,6 @@ class Settings(BaseModel):
         "pubsub_emulator_host",
         "validator_url",
         "bigquery_api_url",
-        "org_key_cache_seconds",
         mode="before",
     )
     @classmethod
@@ -225,13 +222,6 @@ class Settings(BaseModel):
     def rate_limit(self) -> tuple[int, int]:
         attempts, _, seconds = self.validation_rate_limit.partition("/")
         return int(attempts), int(seconds)
-
-    @property
-    def org_key_ttl(self) -> float:
-        """Seconds a verified org key is kept per instance: a key lookup on BigQuery is a query."""
-        if self.org_key_cache_seconds is not None:
-            return self.org_key_cache_seconds
-        return 30.0 if self.store_backend == "bigquery" else 0.0
 
     @property
     def allowed_origins(self) -> frozenset[str]:

@@ -2,8 +2,8 @@
 
 A key is shown once; only its SHA-256 is stored, and keys are compared in constant time.
 
-Verified keys are kept per instance for `key_ttl` seconds (ORG_KEY_CACHE_SECONDS; 30 on
-BigQuery, where a lookup is a query of 0.5-2 s, 0 on SQLite): a request within that time
+Verified keys are kept per instance for `key_ttl` seconds (the container: KEY_TTL_SECONDS on
+BigQuery, where a lookup is a query of 0.5-2 s; none on SQLite): a request within that time
 authenticates without asking the store. Rotating or revoking a key forgets the org's keys of
 the instance that does it at once; every other instance (in production: every function
 instance, the CLI being a process of its own) stops accepting the old key within `key_ttl`.
@@ -36,6 +36,9 @@ def _new_key() -> tuple[str, str, str]:
     api_key = "itg_" + secrets.token_urlsafe(32)
     key_hash = hash_api_key(api_key)
     return api_key, "key_" + key_hash[:12], key_hash
+
+
+KEY_TTL_SECONDS = 30.0
 
 
 class Orgs:

@@ -47,7 +47,7 @@ def test_authenticate(world: World) -> None:
         world.service.orgs.authenticate(world.api_key, "Bad-Slug")
 
 
-# -- verified keys kept per instance (ORG_KEY_CACHE_SECONDS) ------------------------------
+# -- verified keys kept per instance (30 s on BigQuery) ----------------------------------
 
 
 class CountingStore:
@@ -132,12 +132,17 @@ def test_another_instance_stops_accepting_a_revoked_key_within_the_ttl(world: Wo
         serving.authenticate(world.api_key, ORG)
 
 
-def test_no_key_is_kept_with_a_ttl_of_zero_the_sqlite_default(world: World) -> None:
-    orgs, store = instance(world, world.service.settings.org_key_ttl)
-    assert world.service.settings.org_key_ttl == 0
+def test_no_key_is_kept_on_sqlite_and_30_s_on_bigquery(world: World) -> None:
+    from shared.container import build_service
+    from shared.service.orgs import KEY_TTL_SECONDS
+
+    assert world.service.orgs._verified is None  # SQLite: a lookup costs microseconds
+    orgs, store = instance(world, 0)
     orgs.authenticate(world.api_key, ORG)
     orgs.authenticate(world.api_key, ORG)
     assert store.lookups == 2
+    bigquery = build_service(world.service.settings.model_copy(update={"store_backend": "bigquery"}), store=store)
+    assert KEY_TTL_SECONDS == 30 and bigquery.orgs._verified is not None
 
 
 def test_the_kept_keys_are_bounded() -> None:
@@ -151,12 +156,3 @@ def test_the_kept_keys_are_bounded() -> None:
     for n in range(5):
         keys.put(f"h{n}", Org(slug=f"org_{n}", api_key_id="k", api_key_hash=f"h{n}", created_at=at))
     assert [keys.get(f"h{n}") is not None for n in range(5)] == [False, False, True, True, True]
-
-
-def test_the_ttl_defaults_to_30_s_on_bigquery_and_can_be_set() -> None:
-    from shared.settings import Settings
-
-    assert Settings(store_backend="bigquery", gcp_project="p").org_key_ttl == 30
-    assert Settings().org_key_ttl == 0
-    assert Settings(org_key_cache_seconds="5").org_key_ttl == 5
-    assert Settings(org_key_cache_seconds="").org_key_ttl == 0
