@@ -76,7 +76,11 @@ def test_concurrent_setups_and_rotations_leave_one_integration_and_every_record_
         per_process.append(jobs)
 
     # bqemulator runs one statement at a time: 50 writers racing on one row take it minutes.
-    answers = run_in_processes(service.url, api_key, per_process, timeout=800)
+    try:
+        answers = run_in_processes(service.url, api_key, per_process, timeout=800)
+    except Exception:
+        print(service.logs()[-6000:])  # what the server said, for the report
+        raise
     assert len(answers) == PROCESSES * THREADS
     assert all(status in (202, 409) for status, _ in answers), [a for a in answers if a[0] not in (202, 409)]
     accepted = sum(1 for status, _ in answers if status == 202)
