@@ -4,8 +4,8 @@ Events are streamed (tabledata.insertAll), never inserted by DML: an event is ne
 or deleted, so the streaming buffer's one limit (its rows cannot be changed by DML for a
 while) costs nothing, and streaming is no job: no DML INSERT quota (1,500 immediate a day per
 table, then 10 at a time), no job latency. The event id is the insert id, so BigQuery drops
-the duplicate of a retried call (best effort). A streamed row is readable by queries at once
-on BigQuery as on the emulator.
+the duplicate of a retried call (best effort). A streamed row is readable by queries within
+seconds on BigQuery (at once on the emulator): `list_events` right after a change may miss it.
 """
 
 from __future__ import annotations
