@@ -10,6 +10,7 @@ Sections (see docs/performance.md for what each measures and the figures):
   3. setup throughput with the embedded backends at concurrency 16
   4. peak RSS per function (VmHWM of its processes after the cold start and a few requests)
   5. import time per function (`-X importtime`) and: no google-cloud client library imported
+  6. BigQuery jobs per request on bqemulator, counted at the client (benchmarks/bigquery_jobs.py)
 
 A benchmark, not a test: it prints a table with PASS/FAIL against the targets and exits 0
 unless something could not be measured (a function that does not start...), or with
@@ -36,7 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.cold_start import bench_cold_start  # noqa: E402 - after the path set-up
+from benchmarks.bigquery_jobs import bench as bench_bigquery_jobs  # noqa: E402 - after the path set-up
+from benchmarks.cold_start import bench_cold_start  # noqa: E402
 from benchmarks.common import FULL, QUICK  # noqa: E402
 from benchmarks.import_time import bench_imports, import_probe_once  # noqa: E402
 from benchmarks.processes import Processes, embedded_env  # noqa: E402
@@ -57,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a few iterations (smoke test)")
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
+    parser.add_argument("--no-bigquery", action="store_true", help="leave out section 6 (BigQuery jobs per request)")
     args = parser.parse_args(argv)
     profile = QUICK if args.quick else FULL
 
@@ -74,13 +77,17 @@ def main(argv: list[str] | None = None) -> int:
             imports = bench_imports(profile, workdir)
             cold = bench_cold_start(procs, profile, workdir)
             warm = bench_warm(procs, profile, workdir)
+            procs.stop_all()
+            checks = report(cold, imports, warm)
+            jobs = None if args.no_bigquery else bench_bigquery_jobs(workdir / "bigquery_jobs.json")
     except KeyboardInterrupt:
         print("\ninterrupted: every process started here was stopped", file=sys.stderr)
         return 130
     finally:
         procs.stop_all()
 
-    checks = report(cold, imports, warm)
+    if jobs is not None:
+        checks["bigquery_jobs"] = all(r["pass"] is not False for r in jobs)
     print(
         f"\n{time.monotonic() - started:.0f} s; reproduce with: .venv/bin/python benchmarks/run.py"
         f"{' --quick' if args.quick else ''}"
@@ -93,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                     "cold_start_and_rss": cold,
                     "imports": imports,
                     "warm": warm,
+                    "bigquery_jobs": jobs,
                     "targets": checks,
                 },
                 indent=2,

@@ -218,9 +218,11 @@ class Services:
     # -- the use cases the entry points call
     @cached_property
     def orgs(self) -> Orgs:
-        from .service.orgs import Orgs
+        from .service.orgs import KEY_TTL_SECONDS, Orgs
 
-        return Orgs(self.store, self.clock)
+        # A key lookup is a BigQuery query (0.5-2 s), a SQLite one microseconds: keep keys on BigQuery only.
+        ttl = KEY_TTL_SECONDS if self.settings.store_backend == "bigquery" else 0.0
+        return Orgs(self.store, self.clock, key_ttl=ttl)
 
     @cached_property
     def integrations(self) -> Integrations:

@@ -13,17 +13,27 @@ from typing import Any, Literal, Mapping, Protocol
 
 from .domain.lifecycle import Status
 from .domain.errors import CipherFailure  # noqa: F401 - the ports' failure cause, re-exported
+from .domain.errors import RateLimitedError
 from .domain.models import Credential, CredentialRecord, Event, Integration, Org, ValidationMessage
+
+
+@dataclass(frozen=True)
+class AttemptWindow:
+    """A validation attempt counted with a unit of work: at most `limit` attempts per org and
+    provider within the `seconds` before `now` (the rate limit, VALIDATION_RATE_LIMIT)."""
+
+    now: datetime
+    seconds: int
+    limit: int
 
 
 @dataclass(frozen=True)
 class Write:
     """One unit of work on one integration: the use cases hand the store all of it at once.
 
-    `integration` is the new state (None deletes it) and is compare-and-set on
-    `expected_revision` (None: the integration must not exist yet). The credential rows
-    to store and to destroy, and the audit events recording the change, go with it.
-    """
+    `integration` is the new state (None deletes it), compare-and-set on `expected_revision`
+    (None: it must not exist yet). With it go the credential rows to store and to destroy, the
+    audit events recording the change and the validation attempt it counts (`attempt`), if any."""
 
     org: str
     provider: str
@@ -32,6 +42,22 @@ class Write:
     put_credentials: tuple[CredentialRecord, ...] = ()
     delete_credentials: frozenset[str] = frozenset()
     events: tuple[Event, ...] = ()
+    attempt: AttemptWindow | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An integration as one read found it (`Store.read`), with what a use case decides on:
+    when asked, every ciphertext stored for its org and provider, and the validation attempts
+    of the rate limit's window."""
+
+    integration: Integration | None
+    credentials: tuple[CredentialRecord, ...] = ()
+    attempts: int = 0
+    oldest_attempt: datetime | None = None
+
+    def credential(self, credential_id: str) -> CredentialRecord | None:
+        return next((c for c in self.credentials if c.credential_id == credential_id), None)
 
 
 @dataclass(frozen=True)
@@ -49,14 +75,21 @@ class Attempt:
         remaining = (oldest + timedelta(seconds=window_seconds) - now).total_seconds()
         return cls(False, max(1, min(window_seconds, math.ceil(remaining))))
 
+    def error(self) -> RateLimitedError:
+        """The 429 a refused attempt answers, with the seconds to wait."""
+        return RateLimitedError(headers={"Retry-After": str(self.retry_after)})
+
 
 class Store(Protocol):
     """Durable records. Writes are compare-and-set on `Integration.revision`.
 
     Guarantees every adapter keeps (tests/contract/test_store_contract.py):
     - `commit` stores a whole `Write` or raises: ConflictError (the integration changed, or
-      appeared, since it was read) and StoreError leave nothing of it behind. A saved
-      integration comes back at revision 1 (insert) or expected + 1.
+      appeared, since it was read), RateLimitedError (its `attempt` found the window full;
+      Retry-After as `try_record_attempt` says it) and StoreError leave nothing of it behind.
+      A saved integration comes back at revision 1 (insert) or expected + 1. Its events may
+      reach `list_events` a moment after it returns (BigQuery streams them).
+    - `read` returns the integration with what was asked, as of one moment.
     - `insert_integration` raises ConflictError when the row exists; returns it at revision 1.
     - `update_integration` / `delete_integration` raise ConflictError unless the stored
       revision equals `expected_revision`; a successful update returns revision + 1.
@@ -84,6 +117,13 @@ class Store(Protocol):
         ...
 
     def get_integration(self, org: str, provider: str) -> Integration | None: ...
+    def read(
+        self, org: str, provider: str, *, credentials: bool = False, attempts_since: datetime | None = None
+    ) -> Snapshot:
+        """The integration; with `credentials`, every ciphertext of org/provider; with
+        `attempts_since`, the number of validation attempts made after it and the oldest."""
+        ...
+
     def list_integrations(self, org: str) -> list[Integration]: ...
     def list_integrations_by_status(self, status: str) -> list[Integration]: ...
     def list_unsettled_integrations(self, updated_before: datetime) -> list[Integration]:

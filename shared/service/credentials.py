@@ -15,11 +15,10 @@ from typing import Any, Callable, TYPE_CHECKING
 
 from ..domain.errors import InvalidFormatError, NotConfiguredError
 from ..domain.models import Credential, CredentialRecord, Integration
-from .audit import quietly
 
 if TYPE_CHECKING:
     from ..registry import Provider, Registry
-    from ..ports import Cipher, Store, Validator
+    from ..ports import Cipher, Snapshot, Store, Validator
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +94,14 @@ class Credentials:
             created_at=self._clock(),
         )
 
-    def open(self, item: Integration, target: str) -> Credential:
-        """The plaintext of the credential in force ("current") or the staged one ("rotation")."""
+    def open(self, item: Integration, target: str, seen: Snapshot | None = None) -> Credential:
+        """The plaintext of the credential in force ("current") or the staged one ("rotation"),
+        its ciphertext from `seen` (a read that fetched the org/provider's ciphertexts) if there."""
         ref = item.target(target)
         assert ref is not None
-        record = self._store.get_credential(item.org, item.provider, ref.credential_id)
+        record = seen.credential(ref.credential_id) if seen is not None else None
+        if record is None:
+            record = self._store.get_credential(item.org, item.provider, ref.credential_id)
         if record is None:
             raise NotConfiguredError("Integration not configured: its stored credential is missing, set it up again")
         plaintext = self._cipher.decrypt(
@@ -108,9 +110,12 @@ class Credentials:
         kind = self._registry.get(item.provider).credential
         return Credential(secret=plaintext.decode("utf-8"), kind=kind if kind in JSON_KINDS else "api_key")
 
-    def sweep_orphans(self, item: Integration) -> None:
-        """Ciphertexts of this integration's org and provider that nothing references, once old
-        enough (best effort: the daily recovery sweeps every org too)."""
-        quietly(
-            self._store.delete_credentials, item.org, item.provider, item.credential_ids(), self._clock() - ORPHAN_AGE
+    def orphans(self, seen: Snapshot) -> frozenset[str]:
+        """Ciphertexts of the read org/provider that its integration does not reference, old
+        enough that no write in flight can own them: a change destroys them with its own (the
+        daily recovery sweeps every org too). Once unreferenced, an id is never referenced again."""
+        held = seen.integration.credential_ids() if seen.integration else frozenset()
+        before = self._clock() - ORPHAN_AGE
+        return frozenset(
+            r.credential_id for r in seen.credentials if r.credential_id not in held and r.created_at < before
         )

@@ -84,11 +84,11 @@ class Integrations:
 
     def enable(self, actor: Actor, provider_key: str) -> dict[str, Any]:
         provider = self._registry.get(provider_key)
-        existing = self._writes.require(actor.org, provider.key)
-        check_action("enable", existing.status)
+        seen = self._writes.snapshot(actor.org, provider.key, attempts_since=self._limits.since())
+        check_action("enable", seen.integration.status)
         target = Status.ACTIVE if provider.manual else Status.PENDING
         if not provider.manual:  # enabling queues a provider call: it counts like a validate
-            self._limits.count(actor.org, provider.key)
+            self._limits.check(seen)
 
         def change(current: Integration | None) -> Integration:
             current = _present(current)
@@ -96,7 +96,12 @@ class Integrations:
             return current.moved(target, None, None, self._clock())
 
         item = self._writes.write(
-            actor.org, provider.key, change, audit=lambda i: ("enable", actor.key_id, "ok", i.fingerprint, {})
+            actor.org,
+            provider.key,
+            change,
+            audit=lambda i: ("enable", actor.key_id, "ok", i.fingerprint, {}),
+            first=seen,
+            attempt=None if provider.manual else self._limits.window(),
         )
         if not provider.manual:
             item = self._validation.enqueue(item, item.credential.credential_id, item.credential.version)
@@ -107,14 +112,15 @@ class Integrations:
     def edit(self, actor: Actor, provider_key: str, body: Any) -> dict[str, Any]:
         provider = self._registry.get(provider_key)
         request = SetupRequest.parse(body, allow=("name", "config"))
-        existing = self._writes.require(actor.org, provider.key)
+        seen = self._writes.snapshot(actor.org, provider.key, attempts_since=self._limits.since())
+        existing = seen.integration
         check_action("edit", existing.status)
         config = provider.validate_config(request.config) if request.has_config else existing.config
         # A config change can change the verdict (e.g. the billing table): validate again. It
         # calls the provider, so it counts toward the rate limit like every such path.
         revalidate = not provider.manual and config != existing.config and existing.status is not Status.DISABLED
         if revalidate:
-            self._limits.count(actor.org, provider.key)
+            self._limits.check(seen)
 
         def change(current: Integration | None) -> Integration:
             current = _present(current)
@@ -131,6 +137,8 @@ class Integrations:
             provider.key,
             change,
             audit=lambda i: ("edit", actor.key_id, "ok", i.fingerprint, {"fields": fields}),
+            first=seen,
+            attempt=self._limits.window() if revalidate else None,
         )
         if revalidate:
             item = self._validation.enqueue(item, item.credential.credential_id, item.credential.version)

@@ -1,9 +1,10 @@
 """The use cases that take or check a credential: setup, rotate, validate now.
 
 Order inside each, cheapest first, so a refused request costs little: parse the body, the
-cheap format check, the lifecycle, the rate limit, then the expensive key check (a private
-key's parsing), then the one unit of work that stores the sealed credential with its
-integration and audit events, then a queued (or, with `?wait=true`, inline) validation.
+cheap format check, one read of the store (the integration, its ciphertexts, the rate limit's
+window), the lifecycle, the rate limit as read, then the expensive key check (a private key's
+parsing), then the one unit of work that stores the sealed credential with its integration,
+the attempt and the audit events, then a queued (or, with `?wait=true`, inline) validation.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .writes import Plan, Writes
 if TYPE_CHECKING:
     from .credentials import Credentials
     from .audit import Audit
-    from ..ports import Store
+    from ..ports import Snapshot, Store
     from .validation import Validation
     from ..registry import Provider, Registry
     from .limits import RateLimit
@@ -61,15 +62,16 @@ class Setups:
         expires_at = self._expiry(provider, request)
         credential = parse_credential(provider.credential, request.credential)
         self._credentials.check_format(provider, credential, config)
-        existing = self._store.get_integration(actor.org, provider.key)
+        seen = self._store.read(actor.org, provider.key, credentials=True, attempts_since=self._limits.since())
+        existing = seen.integration
         check_action("setup", existing.status if existing else Status.NOT_CONFIGURED)
         if existing and existing.fingerprint == credential.fingerprint():
             return integration_view(
-                self._setup_same_credential(actor, provider, existing, request, config, expires_at, wait)
+                self._setup_same_credential(actor, provider, seen, request, config, expires_at, wait)
             )
-        self._limits.count(actor.org, provider.key)
+        self._limits.check(seen)
         self._credentials.check_key(provider, credential, config)
-        item = self._store_new_credential(actor, provider, credential, request, config, expires_at)
+        item = self._store_new_credential(actor, provider, credential, request, config, expires_at, seen)
         if wait:
             item = self._validation.inline(item, credential, "current", actor.key_id)
         else:
@@ -103,7 +105,7 @@ class Setups:
         self,
         actor: Actor,
         provider: Provider,
-        existing: Integration,
+        seen: Snapshot,
         request: SetupRequest,
         config: dict[str, Any],
         expires_at: date | None,
@@ -112,6 +114,8 @@ class Setups:
         """Same credential again: no new version. New name/config/expiry date are applied; a changed
         config, a credential never validated (a lost queue message) or an expired one given a new
         expiry date is validated again."""
+        existing = seen.integration
+        assert existing is not None
         new_name = request.name or existing.name
         new_config = config if request.has_config else existing.config
         old_expiry = existing.credential.expires_at if existing.credential else None
@@ -124,7 +128,7 @@ class Setups:
         if new_name == existing.name and new_expiry == old_expiry and not needs_validation:
             return existing
         if needs_validation:
-            self._limits.count(actor.org, provider.key)
+            self._limits.check(seen)
 
         def change(current: Integration | None) -> Integration:
             if current is None:
@@ -142,11 +146,13 @@ class Setups:
             provider.key,
             change,
             audit=lambda i: ("setup", actor.key_id, "ok", i.fingerprint, {"unchanged_credential": True}),
+            first=seen,
+            attempt=self._limits.window() if needs_validation else None,
         )
         if not needs_validation:
             return item
         if wait:
-            return self._validation.inline(item, self._credentials.open(item, "current"), "current", actor.key_id)
+            return self._validation.inline(item, self._credentials.open(item, "current", seen), "current", actor.key_id)
         return self._validation.enqueue(item, item.credential.credential_id, item.credential.version)
 
     def _store_new_credential(
@@ -157,7 +163,10 @@ class Setups:
         request: SetupRequest,
         config: dict[str, Any],
         expires_at: date | None,
+        seen: Snapshot,
     ) -> Integration:
+        orphans = self._credentials.orphans(seen)
+
         def change(current: Integration | None) -> Plan:
             check_action("setup", current.status if current else Status.NOT_CONFIGURED)
             version = current.credential.version + 1 if current and current.credential else 1
@@ -176,17 +185,19 @@ class Setups:
                     }
                 )
             )
-            # The credentials this integration held go with the change: only those it read.
-            return Plan(item, put=(record,), destroy=current.credential_ids() if current else frozenset())
+            # The credentials this integration held go with the change (only those it read), and
+            # so do ciphertexts nothing references that are old enough to belong to no write.
+            held = current.credential_ids() if current else frozenset()
+            return Plan(item, put=(record,), destroy=held | orphans)
 
-        item = self._writes.write(
+        return self._writes.write(
             actor.org,
             provider.key,
             change,
             audit=lambda i: ("setup", actor.key_id, "ok", i.fingerprint, {"version": i.credential.version}),
+            first=seen,
+            attempt=self._limits.window(),
         )
-        self._credentials.sweep_orphans(item)
-        return item
 
     def _expiry(self, provider: Provider, request: SetupRequest) -> date | None:
         return request.checked_expiry(provider.key, provider.expiry_required, self._clock().date())
@@ -208,7 +219,9 @@ class Setups:
         bind(org=actor.org, provider=provider.key)
         if provider.manual:
             raise BadRequestError(f"Provider {provider.key} is entered by hand and has no credential to rotate")
-        existing = self._writes.require(actor.org, provider.key)
+        seen = self._writes.snapshot(actor.org, provider.key, attempts_since=self._limits.since())
+        existing = seen.integration
+        assert existing is not None
         config = provider.validate_config(request.config) if request.has_config else existing.config
         expires_at = self._expiry(provider, request)
         credential = parse_credential(provider.credential, request.credential)
@@ -216,9 +229,9 @@ class Setups:
         check_action("rotate", existing.status)
         if existing.fingerprint == credential.fingerprint():
             raise BadRequestError("Field 'credential' is the credential already in force: nothing to rotate")
-        self._limits.count(actor.org, provider.key)
+        self._limits.check(seen)
         self._credentials.check_key(provider, credential, config)
-        item = self._stage_rotation(actor, provider, credential, request, config, expires_at)
+        item = self._stage_rotation(actor, provider, credential, request, config, expires_at, seen)
         if wait:
             item = self._validation.inline(item, credential, "rotation", actor.key_id)
         else:
@@ -233,6 +246,7 @@ class Setups:
         request: SetupRequest,
         config: dict[str, Any],
         expires_at: date | None,
+        seen: Snapshot,
     ) -> Integration:
         def change(current: Integration | None) -> Plan:
             if current is None:
@@ -264,6 +278,8 @@ class Setups:
             provider.key,
             change,
             audit=lambda i: ("rotate", actor.key_id, "ok", i.rotation.fingerprint, {"version": i.rotation.version}),
+            first=seen,
+            attempt=self._limits.window(),
         )
 
     # -- validate -----------------------------------------------------------------------------
@@ -271,12 +287,19 @@ class Setups:
     def validate(self, actor: Actor, provider_key: str) -> dict[str, Any]:
         provider = self._registry.get(provider_key)
         bind(org=actor.org, provider=provider.key)
-        existing = self._writes.require(actor.org, provider.key)
+        seen = self._writes.snapshot(actor.org, provider.key, credentials=True, attempts_since=self._limits.since())
+        existing = seen.integration
+        assert existing is not None
         check_action("validate", existing.status)
         if provider.manual:
             self._audit.record(existing, "validate", actor.key_id, "ok", None, {})
             return integration_view(existing)
-        self._limits.count(actor.org, provider.key)
+        self._limits.check(seen)
         target = "rotation" if existing.rotation and existing.rotation.status != "failed" else "current"
-        credential = self._credentials.open(existing, target)
-        return integration_view(self._validation.inline(existing, credential, target, actor.key_id))
+        # A check that first marks the credential `validating` counts its attempt with that
+        # change; one on an active integration changes nothing before the call: alone.
+        attempt = self._limits.window() if self._validation.marks(existing, target) else None
+        if attempt is None:
+            self._limits.count(actor.org, provider.key)
+        credential = self._credentials.open(existing, target, seen)
+        return integration_view(self._validation.inline(existing, credential, target, actor.key_id, attempt=attempt))

@@ -12,15 +12,17 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..domain.errors import ProviderUnavailableError, QueueError, RetryLater, StaleValidation, catalogue_message
+from ..domain.errors import ProviderUnavailableError, QueueError, RetryLater, StaleValidation
 from ..domain.lifecycle import Status
-from ..domain.models import CAPABILITIES, Credential, Integration, ValidationMessage
+from ..domain.models import Credential, Integration, ValidationMessage
 from ..logs import bind
-from ..ports import Store, ValidationQueue, ValidationResult
+from ..ports import Snapshot, Store, ValidationQueue, ValidationResult
 from .audit import SYSTEM
+from .verdicts import ordered, owned, promote, result_message, verdict_message, verdict_status
 from .writes import AuditSpec, Plan, Writes
 
 if TYPE_CHECKING:
+    from ..ports import AttemptWindow
     from ..settings import Settings
     from ..registry import Registry
     from .credentials import Credentials
@@ -30,11 +32,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 QUEUE_FAILED = "Validation could not be queued: call validate to retry"
-
-
-def result_message(result: ValidationResult) -> str:
-    base = catalogue_message(result.outcome)
-    return f"{base}: {result.detail}" if result.detail else base
 
 
 class Validation:
@@ -69,7 +66,8 @@ class Validation:
         if not (message.org and message.provider and message.credential_id):
             return "ignored: incomplete message"
         bind(org=message.org, provider=message.provider)
-        item = self._store.get_integration(message.org, message.provider)
+        seen = self._store.read(message.org, message.provider, credentials=True)  # one query, ciphertexts included
+        item = seen.integration
         if item is None:
             return "ignored: integration gone"
         rotation = item.rotation
@@ -84,7 +82,7 @@ class Validation:
         else:
             return "ignored: superseded credential version"
         final = attempt >= self._settings.validator_max_deliveries
-        item, result = self.check(item, self._credentials.open(item, target), target, SYSTEM, inline=final)
+        item, result = self.check(item, self._credentials.open(item, target, seen), target, SYSTEM, inline=final)
         if result is None:
             return "ignored: credential changed during validation"
         return f"validated {target}: {result.outcome}"
@@ -117,11 +115,11 @@ class Validation:
 
     # -- a request that waits ------------------------------------------------------------------
 
-    def inline(self, item: Integration, credential: Credential, target: str, actor: str) -> Integration:
+    def inline(self, item: Integration, credential: Credential, target: str, actor: str, **check: Any) -> Integration:
         """Validate while a request waits. A provider that stays down (or rate limits us) after
         the bounded retries is one answer on every path: the integration records it, and the
-        request answers 503 provider_unavailable."""
-        item, result = self.check(item, credential, target, actor, inline=True)
+        request answers 503 provider_unavailable. `check`: more of check's options (attempt)."""
+        item, result = self.check(item, credential, target, actor, inline=True, **check)
         if result is not None and result.transient:  # the detail is on record, the answer is the catalogue's
             raise ProviderUnavailableError()
         return item
@@ -137,22 +135,29 @@ class Validation:
         *,
         inline: bool,
         action: str = "validate",
+        attempt: AttemptWindow | None = None,
     ) -> tuple[Integration, ValidationResult | None]:
         """Run the provider check on `credential` and record the verdict; (integration, verdict),
         the verdict None when the credential changed meanwhile (nothing recorded).
 
-        `inline` (a request waiting, or the last delivery) settles transient failures as the
-        final word; otherwise they raise RetryLater after recording that a retry is coming.
+        `item` is as just read (the first compare-and-set tries it). `inline` (a request waiting,
+        or the last delivery) settles transient failures as the final word; otherwise they raise
+        RetryLater after recording that a retry is coming. `attempt` goes with the `marks` change.
         """
         ref = item.target(target)
         assert ref is not None
         try:
-            return self._check_owned(item, credential, ref.credential_id, target, actor, inline, action)
+            return self._checkowned(item, credential, ref.credential_id, target, actor, inline, action, attempt)
         except StaleValidation:
             log.info("validation result dropped: the credential changed meanwhile")
             return self._store.get_integration(item.org, item.provider) or item, None
 
-    def _check_owned(
+    @staticmethod
+    def marks(item: Integration, target: str) -> bool:
+        """Whether a check first moves the credential to `validating` (a change before the call)."""
+        return target == "rotation" or item.status in (Status.PENDING, Status.ERROR)
+
+    def _checkowned(
         self,
         item: Integration,
         credential: Credential,
@@ -161,9 +166,10 @@ class Validation:
         actor: str,
         inline: bool,
         action: str,
+        attempt: AttemptWindow | None,
     ) -> tuple[Integration, ValidationResult]:
-        if target == "rotation" or item.status in (Status.PENDING, Status.ERROR):
-            item = self._mark(item, credential_id, target, "validating")
+        if self.marks(item, target):
+            item = self._mark(item, credential_id, target, "validating", attempt=attempt)
         ref = item.target(target)
         result = self._ask_provider(item, credential, ref.expires_at if ref else None)
         log.info("provider answered", extra={"fields": {"outcome": result.outcome, "target": target}})
@@ -228,11 +234,12 @@ class Validation:
         message: str | None = None,
         code: str | None = None,
         audit: AuditSpec | None = None,
+        attempt: AttemptWindow | None = None,
     ) -> Integration:
         """Move the targeted credential to validating (with a message while a retry is due)."""
 
         def change(current: Integration | None) -> Integration:
-            current = _owned(current, credential_id, target)
+            current = owned(current, credential_id, target)
             if target == "rotation":
                 return current.model_copy(
                     update={
@@ -242,86 +249,31 @@ class Validation:
                 )
             return current.moved(Status(state), code, message, self._clock())
 
-        return self._writes.write(item.org, item.provider, change, audit=audit)
+        return self._writes.write(item.org, item.provider, change, audit=audit, first=Snapshot(item), attempt=attempt)
 
     def _record(
         self, item: Integration, credential_id: str, target: str, result: ValidationResult, audit: AuditSpec
     ) -> Integration:
         now = self._clock()
-        code, message = _verdict_message(result)
+        code, message = verdict_message(result)
 
         def change(current: Integration | None) -> Integration | Plan:
-            current = _owned(current, credential_id, target)
+            current = owned(current, credential_id, target)
             if target == "rotation":
                 if result.outcome == "valid":
-                    return self._promote(current, result, now)
+                    # The old credential is destroyed in the same unit of work.
+                    old = frozenset({current.credential.credential_id}) if current.credential else frozenset()
+                    return Plan(promote(current, result, now), destroy=old)
                 return current.model_copy(
                     update={
                         "rotation": current.rotation.model_copy(update={"status": "failed", "message": message}),
                         "updated_at": now,
                     }
                 )
-            moved = current.moved(_verdict_status(current.status, result), code, message, now)
+            moved = current.moved(verdict_status(current.status, result), code, message, now)
             update: dict[str, Any] = {"last_validated_at": now}
             if result.outcome == "valid":  # otherwise those of its last successful validation stay
-                update["capabilities"] = _ordered(result.capabilities)
+                update["capabilities"] = ordered(result.capabilities)
             return moved.model_copy(update=update)
 
-        return self._writes.write(item.org, item.provider, change, audit=audit)
-
-    @staticmethod
-    def _promote(current: Integration, result: ValidationResult, now: datetime) -> Plan:
-        """The staged credential validated: it takes over, with its capabilities; the old one is
-        destroyed in the same unit of work. Fewer capabilities than before is said on the record."""
-        code, message = _verdict_message(result)
-        lost = [c for c in CAPABILITIES if c in (current.capabilities or ()) and c not in result.capabilities]
-        if lost:
-            code, message = (
-                "capabilities_reduced",
-                f"{catalogue_message('capabilities_reduced')}: "
-                + f"the credential now in force cannot read or do: {', '.join(lost)}"
-                + (f"; {result.detail}" if result.detail else ""),  # what to do about it, if said
-            )
-        promoted = current.moved(Status.ACTIVE, code, message, now).model_copy(
-            update={
-                "credential": current.rotation.promoted(),
-                "rotation": None,
-                "last_validated_at": now,
-                "capabilities": _ordered(result.capabilities),
-            }
-        )
-        old = frozenset({current.credential.credential_id}) if current.credential else frozenset()
-        return Plan(promoted, destroy=old)
-
-
-def _ordered(capabilities: tuple[str, ...]) -> tuple[str, ...]:
-    """In the vocabulary's order, whatever order a validator listed them in."""
-    return tuple(c for c in CAPABILITIES if c in capabilities)
-
-
-def _verdict_message(result: ValidationResult) -> tuple[str | None, str | None]:
-    """(status_code, status_message) of a verdict: a valid one says nothing unless it has a detail."""
-    if result.outcome == "valid":
-        return ("valid", result_message(result)) if result.detail else (None, None)
-    return result.outcome, result_message(result)
-
-
-def _verdict_status(status: Status, result: ValidationResult) -> Status:
-    """Where a verdict on the credential in force leaves an integration now in `status`."""
-    if result.outcome == "valid":
-        return Status.ACTIVE
-    if result.outcome == "credential_expired":  # its date came, or the provider says so
-        return Status.EXPIRED
-    if result.transient:  # nothing known about the key
-        return Status.ACTIVE if status is Status.ACTIVE else Status.ERROR
-    if result.outcome == "invalid_credentials" and status in (Status.ACTIVE, Status.EXPIRED):
-        return Status.EXPIRED  # it used to work: the provider revoked it
-    return Status.ERROR
-
-
-def _owned(current: Integration | None, credential_id: str, target: str) -> Integration:
-    """The integration, if `credential_id` is still the one targeted; else the work is stale."""
-    ref = None if current is None else current.target(target)
-    if current is None or ref is None or ref.credential_id != credential_id or current.status is Status.DISABLED:
-        raise StaleValidation()
-    return current
+        return self._writes.write(item.org, item.provider, change, audit=audit, first=Snapshot(item))

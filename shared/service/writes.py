@@ -1,8 +1,13 @@
 """Every change to an integration: read, change, commit as one unit of work, retried on conflict.
 
 The store gets the integration's new state, the credential rows stored and destroyed with it,
-and the audit and status-change events recording it, all at once (`Store.commit`): a failure,
-a lost race or a crash leaves none of it. A change that keeps losing the race answers 409.
+the validation attempt it counts, and the audit and status-change events recording it, all at
+once (`Store.commit`): a failure, a lost race or a crash leaves none of it. A change that keeps
+losing the race answers 409.
+
+A use case reads once (`snapshot`: the integration, and what it decides on) and hands that read
+to `write` as its first try: on BigQuery every read is a query, so a change costs one read and
+one commit, and reads again only after losing a race.
 """
 
 from __future__ import annotations
@@ -15,9 +20,12 @@ from typing import Any, Callable, TYPE_CHECKING
 from ..domain.errors import ConflictError, InvalidTransitionError, NotConfiguredError
 from ..domain.lifecycle import Status
 from ..domain.models import CredentialRecord, Integration
-from ..ports import Store, Write
+from ..ports import Snapshot, Store, Write
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from ..ports import AttemptWindow
     from .audit import Audit
 
 CAS_ATTEMPTS = 25
@@ -57,12 +65,34 @@ class Writes:
             raise NotConfiguredError()
         return item
 
-    def write(self, org: str, provider: str, change: Change, audit: AuditSpec | None = None) -> Integration:
+    def snapshot(
+        self, org: str, provider: str, *, credentials: bool = False, attempts_since: datetime | None = None
+    ) -> Snapshot:
+        """One read of a configured integration (NotConfiguredError if none) with what was asked."""
+        seen = self._store.read(org, provider, credentials=credentials, attempts_since=attempts_since)
+        if seen.integration is None:
+            raise NotConfiguredError()
+        return seen
+
+    def write(
+        self,
+        org: str,
+        provider: str,
+        change: Change,
+        audit: AuditSpec | None = None,
+        *,
+        first: Snapshot | None = None,
+        attempt: AttemptWindow | None = None,
+    ) -> Integration:
         """`change` gets the integration as stored now (None: there is none) and returns its new
         state, a Plan, or None for "nothing to do"; it may raise to abort. Returns the saved
-        integration (the one deleted, after a delete)."""
-        for _ in range(CAS_ATTEMPTS):
-            current = self._store.get_integration(org, provider)
+        integration (the one deleted, after a delete).
+
+        `first`: the integration as the caller just read it, used for the first try instead of
+        reading again. `attempt`: the validation attempt the change counts (RateLimitedError,
+        nothing stored, when the window is full)."""
+        for n in range(CAS_ATTEMPTS):
+            current = first.integration if first is not None and n == 0 else self._store.get_integration(org, provider)
             planned = change(current)
             if planned is None:
                 if current is None:
@@ -90,6 +120,7 @@ class Writes:
                         plan.put,
                         plan.destroy,
                         tuple(events),
+                        attempt,
                     )
                 )
             except ConflictError:

@@ -1,4 +1,6 @@
-"""First-time inserts on BigQuery stay unique under concurrent writers (claim, then confirm).
+"""Lone first-time inserts of orgs and ciphertexts on BigQuery stay unique under concurrent
+writers (claim, then confirm). Integrations are inserted otherwise (one statement serialized on
+the org's gate row): tests/integration/test_bigquery_gates.py.
 
 On real BigQuery an insert-only statement never conflicts, so two writers that both find no
 row both insert one. The emulator runs statements one at a time and cannot show that race by
@@ -19,7 +21,7 @@ from google.api_core import exceptions as gexc
 
 from shared.adapters.bigquery_store import BigQueryStore
 from shared.domain.errors import ConflictError
-from tests.contract.test_store_contract import make_integration, make_org, make_record
+from tests.contract.test_store_contract import make_org, make_record
 from tests.support.bqemulator import PROJECT, bq_emulator, new_dataset_name  # noqa: F401 (fixture)
 
 CONCURRENT = "Could not serialize access to table {t} due to concurrent update"
@@ -51,18 +53,17 @@ def make_store(bq_emulator: str, dataset: str) -> Iterator[Callable[[], BigQuery
 
 def pause_after_claims(store: BigQueryStore, barrier: threading.Barrier) -> list[str]:
     """Hold this store after each claim statement has committed, until the other writer's has too."""
-    real_query = store.client.query
+    real_query = store.client.query_and_wait
     seen: list[str] = []
 
     def query(sql: str, job_config: Any = None, **kwargs: Any) -> Any:
         seen.append(sql)
-        job = real_query(sql, job_config=job_config, **kwargs)
+        done = real_query(sql, job_config=job_config, **kwargs)  # committed when it returns
         if sql.lstrip().startswith("MERGE") and "WHEN NOT MATCHED THEN INSERT" in sql:
-            job.result()  # committed
             barrier.wait(timeout=20)
-        return job
+        return done
 
-    store.client.query = query
+    store.client.query_and_wait = query
     return seen
 
 
@@ -74,11 +75,6 @@ def raw_rows(store: BigQueryStore, table: str) -> list[dict[str, Any]]:
 
 # kind -> (table, insert(store, n) for writer n, read back the winner)
 KINDS: dict[str, tuple[str, Callable[[BigQueryStore, int], Any], Callable[[BigQueryStore], Any]]] = {
-    "integration": (
-        "org_integrations",
-        lambda store, n: store.insert_integration(make_integration(name=f"writer {n}")),
-        lambda store: store.get_integration("acme", "openai"),
-    ),
     "org": (
         "org_api_keys",
         lambda store, n: store.create_org(make_org("acme").model_copy(update={"api_key_id": f"kid_writer_{n}"})),
@@ -119,61 +115,17 @@ def test_two_writers_that_both_claimed_leave_one_winner_and_one_row(kind: str, m
     assert len(rows) == 1, "the loser's claim was deleted and no claim was confirmed twice"
     winner = outcomes.index("won")
     found = read(make_store())
-    if kind == "integration":
-        assert found.name == f"writer {winner}" and found.revision == 1
-    elif kind == "org":
+    if kind == "org":
         assert found.api_key_id == f"kid_writer_{winner}" == rows[0]["api_key_id"]
     else:
         assert found.ciphertext == b"writer %d" % winner and not found.key_version.startswith("claim:")
 
 
-def test_many_writers_at_once_leave_exactly_one_integration(make_store) -> None:
-    stores = [make_store() for _ in range(6)]
-
-    outcomes = race(stores, KINDS["integration"][1])
-
-    assert outcomes.count("won") == 1 and outcomes.count("conflict") == 5, outcomes
-    assert len(raw_rows(stores[0], "org_integrations")) == 1
-
-
-def test_a_second_insert_conflicts_at_once_and_leaves_nothing_behind(make_store) -> None:
-    store = make_store()
-    seen = pause_after_claims(store, threading.Barrier(1))
-    store.insert_integration(make_integration())
-    calls = len(seen)
-
-    with pytest.raises(ConflictError):
-        store.insert_integration(make_integration(name="late"))
-
-    assert len(seen) - calls == 1, "an existing row is found by the claim statement alone"
-    assert [r["revision"] for r in raw_rows(store, "org_integrations")] == [1]
-
-
-def test_a_dead_writers_claim_is_invisible_and_never_confirmed(make_store) -> None:
-    store = make_store()
-    # A writer that died after claiming: its row carries a claim marker forever.
-    store.client.query(
-        f"INSERT INTO `{PROJECT}.{store.dataset}.org_integrations` "
-        "(org_slug, provider, category, name, status, created_at, updated_at, revision) "
-        "VALUES ('acme', 'openai', 'llm', 'ghost', 'pending', CURRENT_TIMESTAMP(), CURRENT_TIMESTAMP(), -42)"
-    ).result()
-    assert store.get_integration("acme", "openai") is None
-    assert store.list_integrations("acme") == [] and store.list_integrations_by_status("pending") == []
-
-    stored = store.insert_integration(make_integration(name="alive"))
-
-    assert store.get_integration("acme", "openai") == stored
-    revisions = sorted(r["revision"] for r in raw_rows(store, "org_integrations"))
-    assert revisions == [-42, 1], "the ghost stays a claim; only the live writer's row was confirmed"
-    store.update_integration(stored.model_copy(update={"name": "renamed"}), expected_revision=1)
-    assert store.get_integration("acme", "openai").name == "renamed"
-
-
 def test_a_lost_confirm_race_is_rerun_on_a_fresh_snapshot(make_store) -> None:
     """BigQuery fails one of two confirms touching the same claim; the rerun then sees the winner."""
     store = make_store()
-    real_query = store.client.query
-    failures = [gexc.BadRequest(CONCURRENT.format(t="org_integrations"))]
+    real_query = store.client.query_and_wait
+    failures = [gexc.BadRequest(CONCURRENT.format(t="org_credentials"))]
     confirms: list[str] = []
 
     def query(sql: str, job_config: Any = None, **kwargs: Any) -> Any:
@@ -183,10 +135,10 @@ def test_a_lost_confirm_race_is_rerun_on_a_fresh_snapshot(make_store) -> None:
                 raise failures.pop(0)
         return real_query(sql, job_config=job_config, **kwargs)
 
-    store.client.query = query
-    stored = store.insert_integration(make_integration())
+    store.client.query_and_wait = query
+    store.put_credential(make_record())
 
-    assert len(confirms) == 2 and store.get_integration("acme", "openai") == stored
+    assert len(confirms) == 2 and store.get_credential("acme", "openai", "c-1") == make_record()
 
 
 def test_claim_markers_never_reach_a_reader(make_store) -> None:

@@ -104,6 +104,10 @@ def test_importing_any_of_its_modules_imports_nothing_from_google():
 # -- the retry, on a client that loses races on demand (no emulator needed) -------------------
 
 
+class NoRows(list):
+    num_dml_affected_rows = 0
+
+
 class RacingClient:
     """Answers every query with no rows, after failing the first ones with `errors`."""
 
@@ -111,11 +115,11 @@ class RacingClient:
         self.errors = errors
         self.calls = 0
 
-    def query(self, sql: str, job_config: Any = None) -> Any:
+    def query_and_wait(self, sql: str, job_config: Any = None) -> Any:
         self.calls += 1
         if self.errors:
             raise self.errors.pop(0)
-        return SimpleNamespace(num_dml_affected_rows=0, result=lambda: [])
+        return NoRows()
 
 
 @pytest.fixture

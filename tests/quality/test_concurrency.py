@@ -35,13 +35,15 @@ PROCESSES = 5
 THREADS = 10
 
 
-def fire(url: str, api_key: str, jobs: list[tuple[str, str, dict[str, Any]]], start_at: float) -> list[tuple[int, str]]:
+def fire(
+    url: str, api_key: str, jobs: list[tuple[str, str, dict[str, Any]]], start_at: float, timeout: float = 60
+) -> list[tuple[int, str]]:
     """One worker process: its jobs on THREADS threads, all released at `start_at` (wall clock)."""
     barrier = threading.Barrier(len(jobs))
 
     def one(job: tuple[str, str, dict[str, Any]]) -> tuple[int, str]:
         method, path, body = job
-        with httpx.Client(base_url=url, headers={"X-API-Key": api_key}, timeout=60) as client:
+        with httpx.Client(base_url=url, headers={"X-API-Key": api_key}, timeout=timeout) as client:
             barrier.wait()
             time.sleep(max(0.0, start_at - time.time()))
             response = client.request(method, path, json=body or None)
@@ -52,12 +54,12 @@ def fire(url: str, api_key: str, jobs: list[tuple[str, str, dict[str, Any]]], st
 
 
 def run_in_processes(
-    url: str, api_key: str, per_process: list[list[tuple[str, str, dict[str, Any]]]]
+    url: str, api_key: str, per_process: list[list[tuple[str, str, dict[str, Any]]]], timeout: float = 60
 ) -> list[tuple[int, str]]:
     start_at = time.time() + 3.0  # time for the spawned interpreters to import and connect
     context = multiprocessing.get_context("spawn")
     with context.Pool(len(per_process)) as pool:
-        results = pool.starmap(fire, [(url, api_key, jobs, start_at) for jobs in per_process])
+        results = pool.starmap(fire, [(url, api_key, jobs, start_at, timeout) for jobs in per_process])
     return [answer for answers in results for answer in answers]
 
 

@@ -25,33 +25,28 @@ def bq_store(bq_emulator: str) -> Iterator[BigQueryStore]:  # noqa: F811
 
 
 class QueryRecorder:
-    """Wraps client.query: records each SQL text and its parameters; can fail the first N calls."""
+    """Wraps client.query_and_wait (every query the store runs): records each SQL text and its
+    parameters; can fail the next calls.
+
+    `fail_on_query`: the request is refused before BigQuery runs it; `fail_on_result`: BigQuery
+    ran it and it lost (how the concurrent-update error usually arrives). Either way nothing
+    was committed and the call raises.
+    """
 
     def __init__(self, client: Any) -> None:
         self.client = client
-        self.real_query = client.query
+        self.real_query = client.query_and_wait
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.fail_on_query: list[Exception] = []
         self.fail_on_result: list[Exception] = []
-        client.query = self.query
+        client.query_and_wait = self.query
 
     def query(self, sql: str, job_config: Any = None, **kwargs: Any) -> Any:
-        params = {p.name: getattr(p, "value", getattr(p, "values", None)) for p in job_config.query_parameters}
+        parameters = job_config.query_parameters if job_config is not None else []
+        params = {p.name: getattr(p, "value", getattr(p, "values", None)) for p in parameters}
         self.calls.append((sql, params))
         if self.fail_on_query:
             raise self.fail_on_query.pop(0)
         if self.fail_on_result:
-            return FailedJob(self.fail_on_result.pop(0))  # the job ran and lost: nothing committed
+            raise self.fail_on_result.pop(0)
         return self.real_query(sql, job_config=job_config, **kwargs)
-
-
-class FailedJob:
-    """A query job BigQuery accepted and then failed (how the concurrent-update error usually arrives)."""
-
-    num_dml_affected_rows = None
-
-    def __init__(self, error: Exception) -> None:
-        self.error = error
-
-    def result(self, *_a: Any, **_k: Any) -> Any:
-        raise self.error

@@ -27,6 +27,8 @@ LAYERS: list[tuple[str, ...]] = [
 SERVICE_RANKS = {
     "requests": 0,
     "views": 0,
+    "verdicts": 0,
+    "org_keys": 0,
     "audit": 1,
     "external_ids": 1,
     "aws_setup": 2,

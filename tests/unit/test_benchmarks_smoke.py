@@ -76,6 +76,13 @@ def test_quick_benchmark_prints_every_row_and_imports_no_google_cloud(tmp_path: 
         assert data["warm"][case]["errors"] == 0, (case, data["warm"][case])
     assert data["warm"]["setup@16"]["statuses"] == {"202": data["warm"]["setup@16"]["requests"]}
 
+    # 6. BigQuery jobs per request (bqemulator is part of the test toolchain): every target met.
+    jobs = _section(out, "6. BigQuery jobs per request")
+    verdict = next(line for line in jobs.splitlines() if line.startswith("targets (reads 1 job"))
+    assert verdict.endswith("met: PASS"), verdict
+    assert data["targets"]["bigquery_jobs"] is True
+    assert {r["request"] for r in data["bigquery_jobs"]} >= {"GET one", "POST setup (API key)", "DELETE"}
+
 
 @pytest.mark.slow
 def test_the_google_cloud_import_check_sees_a_cloud_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

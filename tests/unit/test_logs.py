@@ -238,18 +238,15 @@ def test_the_bigquery_store_retry_line_carries_its_attempt(captured: io.StringIO
     class Client:
         calls = 0
 
-        def query(self, sql: str, job_config: Any = None) -> Any:
+        def query_and_wait(self, sql: str, job_config: Any = None) -> Any:
             Client.calls += 1
             if Client.calls == 1:
                 raise exceptions.BadRequest("Could not serialize access to table due to concurrent update")
 
-            class Job:
+            class NoRows(list):
                 num_dml_affected_rows = 0
 
-                def result(self) -> list:
-                    return []
-
-            return Job()
+            return NoRows()
 
     store = BigQueryStore("proj", "dataset", client=Client(), backoff_seconds=0)
     store.get_org("acme_corp")

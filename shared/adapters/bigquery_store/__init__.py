@@ -1,19 +1,24 @@
-"""The Store on BigQuery: every write is a parameterized DML query job, never a streaming insert.
+"""The Store on BigQuery, in as few jobs as it can (docs/performance.md counts them).
 
-Why DML only: rows in the streaming buffer cannot be updated or deleted for up to
-90 minutes, and every row here is updated or deleted sooner or later.
+Every query is one jobs.query call in short-query mode. Rows that are updated or deleted
+(orgs, integrations, ciphertexts, attempts) are only ever written by DML: rows in the
+streaming buffer cannot be changed by DML for a while. Audit events, never changed, are
+streamed (events.py).
 
-BigQuery has no unique keys, no row locks and no transaction over several tables here, so:
-- first-time inserts (orgs, integrations, credentials) claim, then confirm (claims.py);
+BigQuery has no unique keys and no row locks, so:
 - updates and deletes are compare-and-set on `revision` (0 rows -> ConflictError);
-- the rate limit serializes its callers on a gate row (attempts.py);
-- a `Write` is stored in ordered steps (../ordered_commit.py).
+- a first insert of an integration, and a validation attempt, also update their org's gate
+  row (gates.py), which BigQuery serializes; lone first inserts of orgs and ciphertexts
+  claim, then confirm (claims.py);
+- a `Write` is one statement, or one multi-statement transaction when it spans tables
+  (unit.py); a use case's read is one SELECT (unit.read).
 
-Modules: dataset.py (client, query jobs, retry of concurrent-update losses), schema.py
-(dataset and tables), claims.py, then one module per table: orgs, integrations,
-credentials, attempts, events; store.py puts them behind the Store port. Rows are mapped
-by ../rows.py from configs/schemas/*.json (read by Terraform too). The
-google-cloud-bigquery import is lazy: embedded defaults never pay for it.
+Modules: dataset.py (client, queries, retry of concurrent-update losses), sqltext.py (values
+as parameters, or as safe literals for scripts), schema.py (dataset and tables), gates.py,
+claims.py, one module per table (orgs, integrations, credentials, attempts, events), unit.py;
+store.py puts them behind the Store port. Rows are mapped by ../rows.py from
+configs/schemas/*.json (read by Terraform too). The google-cloud-bigquery import is lazy:
+embedded defaults never pay for it.
 """
 
 from ..rows import SCHEMA_DIR, TABLES, load_schema

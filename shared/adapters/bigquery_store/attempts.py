@@ -1,96 +1,79 @@
-"""The validation rate limit (`validation_attempts`), atomic under concurrent callers.
+"""The validation rate limit (`validation_attempts`), exact under concurrent callers.
 
-`try_record` runs one MERGE that updates a per-(org, provider) gate row and inserts the
-attempt only while the window holds fewer than `limit` attempts. Updating the gate makes
-it a *mutating* statement, which BigQuery serializes per table (a concurrent one loses
-with "concurrent update" and is rerun by Dataset.run); INSERT-only statements would run
-side by side on stale snapshots.
+One MERGE records an attempt: it counts the org/provider's attempts in the window and, when
+there is room, inserts the attempt, updates the org's gate row (gates.py: of two concurrent
+attempts BigQuery fails one, which reruns on a fresh snapshot and counts the other) and
+deletes that org/provider's attempts that left the window. With no room it changes nothing
+(a missing gate aside). So the attempt was recorded exactly when two rows or more changed.
+A unit of work that counts an attempt runs the same MERGE in its transaction (unit.py).
 """
 
 from __future__ import annotations
 
-import logging
-import random
 import uuid
 from datetime import datetime, timedelta
 
-from ...domain.errors import StoreError
 from ...ports import Attempt
 from .. import rows
 from .dataset import Dataset
+from .gates import ATTEMPTS, GATE_ID, gate_filter, gate_row, insert_values
+from .sqltext import Bind, Params
 
-log = logging.getLogger(__name__)
+TABLE = ATTEMPTS
 
-TABLE = "validation_attempts"
-# A reserved attempt id: the row every try_record of one org/provider updates.
-GATE_ID = "__gate__"
-# Expired attempts are swept by about one call in this many (cheap, and bounded growth).
-SWEEP_ONE_IN = 16
+
+def _start(now: datetime, window_seconds: int) -> datetime:
+    return now - timedelta(seconds=window_seconds)
+
+
+def count_sql(ds: Dataset, bind: Bind, org: str, provider: str, since: datetime) -> str:
+    """The attempts of org/provider after `since` (a scalar subquery)."""
+    return (
+        f"(SELECT COUNT(*) FROM {ds.table(TABLE)} WHERE org_slug = {bind.value('STRING', org)} "
+        f"AND provider = {bind.value('STRING', provider)} AND attempt_id != '{GATE_ID}' "
+        f"AND `at` > {bind.value('TIMESTAMP', since)})"
+    )
+
+
+def room_sql(ds: Dataset, bind: Bind, org: str, provider: str, now: datetime, window_seconds: int, limit: int) -> str:
+    return f"{count_sql(ds, bind, org, provider, _start(now, window_seconds))} < {bind.value('INT64', int(limit))}"
+
+
+def merge_sql(
+    ds: Dataset, bind: Bind, org: str, provider: str, now: datetime, window_seconds: int, limit: int | None
+) -> str:
+    """The attempt's MERGE; `limit` None: the caller's transaction has checked there is room."""
+    now = rows.ms(now)
+    start = _start(now, window_seconds)
+    room = "TRUE" if limit is None else room_sql(ds, bind, org, provider, now, window_seconds, limit)
+    org_sql, provider_sql = bind.value("STRING", org), bind.value("STRING", provider)
+    attempt_columns, attempt_values = insert_values(bind, TABLE, rows.attempt_row(org, provider, uuid.uuid4().hex, now))
+    gate_columns, gate_values = insert_values(bind, TABLE, gate_row(TABLE, org, now))
+    return f"""MERGE {ds.table(TABLE)} T
+        USING (SELECT kind, {room} AS room FROM UNNEST(['gate', 'attempt']) AS kind) S
+        ON {gate_filter(ds, TABLE, "T", org_sql)} AND S.kind = 'gate'
+        WHEN MATCHED AND S.room THEN UPDATE SET `at` = {bind.value("TIMESTAMP", now)}
+        WHEN NOT MATCHED AND S.kind = 'attempt' AND S.room THEN INSERT ({attempt_columns}) VALUES ({attempt_values})
+        WHEN NOT MATCHED AND S.kind = 'gate' THEN INSERT ({gate_columns}) VALUES ({gate_values})
+        WHEN NOT MATCHED BY SOURCE AND {room} AND T.org_slug = {org_sql} AND T.provider = {provider_sql}
+          AND T.attempt_id != '{GATE_ID}' AND T.`at` <= {bind.value("TIMESTAMP", start)} THEN DELETE"""
 
 
 def try_record(ds: Dataset, org: str, provider: str, now: datetime, window_seconds: int, limit: int) -> Attempt:
+    bind = Params()
+    _, changed = ds.query(merge_sql(ds, bind, org, provider, now, window_seconds, limit), bind.params)
+    return Attempt(True) if changed >= 2 else refused(ds, org, provider, now, window_seconds)
+
+
+def refused(ds: Dataset, org: str, provider: str, now: datetime, window_seconds: int) -> Attempt:
+    """The refusal, with when the oldest attempt of the window leaves it (one more query: rare)."""
     now = rows.ms(now)
     assert now is not None
-    start = now - timedelta(seconds=window_seconds)
-    attempt_id = uuid.uuid4().hex
-    base = ds.owner(org, provider)
-    table = ds.table(TABLE)
-    # 1. Make sure the gate row exists (insert-only; a duplicate gate row is harmless).
-    ds.query(
-        f"""INSERT INTO {table} (org_slug, provider, attempt_id, `at`)
-            SELECT @org, @provider, @gate, @now FROM UNNEST([1])
-            WHERE NOT EXISTS (SELECT 1 FROM {table}
-                              WHERE org_slug = @org AND provider = @provider AND attempt_id = @gate)""",
-        base + [ds.param("gate", "STRING", GATE_ID), ds.param("now", "TIMESTAMP", now)],
-    )
-    # 2. Touch the gate (mutating: serialized against every other attempt) and insert the
-    #    attempt only if the window still has room, judged on this statement's snapshot.
-    ds.query(
-        f"""MERGE {table} T
-            USING (
-              SELECT @gate AS attempt_id, 0 AS n
-              UNION ALL
-              SELECT @attempt_id, (SELECT COUNT(*) FROM {table}
-                                   WHERE org_slug = @org AND provider = @provider AND attempt_id != @gate
-                                     AND `at` > @start)
-            ) S
-            ON T.org_slug = @org AND T.provider = @provider AND T.attempt_id = S.attempt_id
-            WHEN MATCHED AND S.attempt_id = @gate THEN UPDATE SET `at` = @now
-            WHEN NOT MATCHED AND S.attempt_id != @gate AND S.n < @limit THEN
-              INSERT (org_slug, provider, attempt_id, `at`) VALUES (@org, @provider, S.attempt_id, @now)""",
-        base
-        + [
-            ds.param("gate", "STRING", GATE_ID),
-            ds.param("attempt_id", "STRING", attempt_id),
-            ds.param("now", "TIMESTAMP", now),
-            ds.param("start", "TIMESTAMP", start),
-            ds.param("limit", "INT64", int(limit)),
-        ],
-    )
+    bind = Params()
     found, _ = ds.query(
-        f"SELECT COUNT(*) AS n FROM {table} WHERE org_slug = @org AND provider = @provider AND attempt_id = @attempt_id",
-        base + [ds.param("attempt_id", "STRING", attempt_id)],
-    )
-    allowed = bool(found and found[0]["n"])
-    if random.randrange(SWEEP_ONE_IN) == 0:
-        _sweep(ds, org, provider, start)
-    if allowed:
-        return Attempt(True)
-    found, _ = ds.query(
-        f"SELECT MIN(`at`) AS oldest FROM {table} "
-        "WHERE org_slug = @org AND provider = @provider AND attempt_id != @gate AND `at` > @start",
-        base + [ds.param("gate", "STRING", GATE_ID), ds.param("start", "TIMESTAMP", start)],
+        f"SELECT MIN(`at`) AS oldest FROM {ds.table(TABLE)} WHERE org_slug = {bind.value('STRING', org)} "
+        f"AND provider = {bind.value('STRING', provider)} AND attempt_id != '{GATE_ID}' "
+        f"AND `at` > {bind.value('TIMESTAMP', _start(now, window_seconds))}",
+        bind.params,
     )
     return Attempt.refused(rows.utc(found[0]["oldest"]) if found else None, now, window_seconds)
-
-
-def _sweep(ds: Dataset, org: str, provider: str, before: datetime) -> None:
-    """Drop attempts that left the window; best effort (a lost race just waits for the next)."""
-    try:
-        ds.query(
-            f"DELETE FROM {ds.table(TABLE)} "
-            "WHERE org_slug = @org AND provider = @provider AND attempt_id != @gate AND `at` <= @before",
-            [*ds.owner(org, provider, gate=GATE_ID), ds.param("before", "TIMESTAMP", before)],
-        )
-    except StoreError:
-        log.warning("validation attempt sweep failed; will retry on a later call")

@@ -1,11 +1,14 @@
-"""First-time inserts, one row per key, under concurrent writers: claim, then confirm.
+"""Lone first-time inserts (an org, a ciphertext put alone), one row per key, under concurrent
+writers: claim, then confirm. (An integration's first insert is one statement on its org's
+gate row, gates.py; a unit of work's new ciphertexts have fresh ids, checked in its transaction.)
 
 BigQuery has no unique keys. An insert-only statement never conflicts on BigQuery, so two
 writers could both insert the same key; the confirm step is a mutating UPDATE that rewrites
 every claim of the key, which BigQuery serializes, and only the first to commit confirms
-its row. Unconfirmed rows (claims) carry a marker no reader matches: a negative revision
-(integrations), or CLAIM_PREFIX on api_key_id (orgs) / key_version (credentials); every
-read and every compare-and-set filters on the `*_CONFIRMED` predicates below.
+its row. Unconfirmed rows (claims) carry a marker no reader matches: CLAIM_PREFIX on
+api_key_id (orgs) / key_version (credentials), and a negative revision on integration claims
+an earlier release may have left; every read and every compare-and-set filters on the
+`*_CONFIRMED` predicates below.
 """
 
 from __future__ import annotations

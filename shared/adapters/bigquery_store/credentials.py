@@ -1,4 +1,5 @@
-"""Ciphertexts (`org_credentials`): first inserts claimed, rewraps compare-and-set on the old bytes."""
+"""Ciphertexts (`org_credentials`): a lone insert claimed (claims.py), a unit of work's inserted
+and destroyed with it (unit.py), rewraps compare-and-set on the old bytes."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from ...domain.models import CredentialRecord
 from .. import rows
 from .claims import CREDENTIAL_CONFIRMED, claim_text, insert_once
 from .dataset import Dataset, b64
+from .gates import insert_values
+from .sqltext import Bind
 
 TABLE = "org_credentials"
 KEY = ("org_slug", "provider", "credential_id")
@@ -104,3 +107,33 @@ def delete_orphans(ds: Dataset, created_before: datetime) -> int:
         [ds.param("before", "TIMESTAMP", rows.ms(created_before))],
     )
     return affected
+
+
+# -- the statements of a unit of work (unit.py runs them in its transaction) --------------
+
+
+def _owner(bind: Bind, org: str, provider: str) -> str:
+    return f"org_slug = {bind.value('STRING', org)} AND provider = {bind.value('STRING', provider)}"
+
+
+def insert_sql(ds: Dataset, bind: Bind, records: tuple[CredentialRecord, ...]) -> str:
+    """New ciphertexts, plain INSERT: their ids are fresh (the transaction checks absent_sql first)."""
+    values = []
+    for record in records:
+        columns, row = insert_values(bind, TABLE, rows.credential_row(record))
+        values.append(f"({row})")
+    return f"INSERT INTO {ds.table(TABLE)} ({columns}) VALUES {', '.join(values)}"
+
+
+def absent_sql(ds: Dataset, bind: Bind, org: str, provider: str, ids: list[str]) -> str:
+    return (
+        f"NOT EXISTS (SELECT 1 FROM {ds.table(TABLE)} WHERE {_owner(bind, org, provider)} "
+        f"AND credential_id IN UNNEST({bind.value_list(ids)}))"
+    )
+
+
+def delete_sql(ds: Dataset, bind: Bind, org: str, provider: str, ids: frozenset[str]) -> str:
+    return (
+        f"DELETE FROM {ds.table(TABLE)} WHERE {_owner(bind, org, provider)} "
+        f"AND credential_id IN UNNEST({bind.value_list(ids)})"
+    )

@@ -1,4 +1,9 @@
-"""One BigQuery dataset: its client, parameterized query jobs, and their retry.
+"""One BigQuery dataset: its client, parameterized queries, and their retry.
+
+Every query goes through `Client.query_and_wait` on a client in short-query mode
+(`JOB_CREATION_OPTIONAL`): one jobs.query call that answers with the rows (or the DML's
+affected-row count), where BigQuery may create no job at all for a small read, instead of a
+job inserted, then polled, then read.
 
 Every value travels as a query parameter, never inside the SQL text; only the project and
 dataset names reach the text, checked here first. BYTES travel as base64 STRING parameters
@@ -30,6 +35,8 @@ T = TypeVar("T")
 PARAM_NAMES = {"org_slug": "org"}
 # The longest wait between two runs of a job.
 MAX_BACKOFF_SECONDS = 5.0
+# jobs.query may answer a short query without creating a job (no insert, poll, read).
+SHORT_QUERY_MODE = "JOB_CREATION_OPTIONAL"
 
 _DATASET_RE = re.compile(r"^[A-Za-z0-9_]{1,1024}$")
 _PROJECT_RE = re.compile(r"^[a-z0-9][a-z0-9:.\-]{0,127}$")
@@ -89,10 +96,14 @@ class Dataset:
 
                 host = emulator_host if "://" in emulator_host else f"http://{emulator_host}"
                 client = bigquery.Client(
-                    project=project, credentials=AnonymousCredentials(), client_options={"api_endpoint": host}
+                    project=project,
+                    credentials=AnonymousCredentials(),
+                    client_options={"api_endpoint": host},
+                    default_job_creation_mode=SHORT_QUERY_MODE,
                 )
+                _fail_like_bigquery(client)
             else:
-                client = bigquery.Client(project=project)
+                client = bigquery.Client(project=project, default_job_creation_mode=SHORT_QUERY_MODE)
         self.client = client
 
     def table(self, name: str) -> str:
@@ -158,15 +169,33 @@ class Dataset:
             raise StoreError(f"BigQuery request failed ({type(exc).__name__})") from exc
 
     def query(self, sql: str, params: list[Any]) -> tuple[list[Any], int]:
-        """One query job with parameters: (rows, DML affected rows or 0)."""
+        """One query (a jobs.query call) with parameters: (rows, DML affected rows or 0)."""
 
-        def run_job() -> tuple[list[Any], int]:
+        def run_query() -> tuple[list[Any], int]:
             config = self.bq.QueryJobConfig(query_parameters=params, use_legacy_sql=False)
-            job = self.client.query(sql, job_config=config)
-            found = list(job.result())
-            return found, int(job.num_dml_affected_rows or 0)
+            found = self.client.query_and_wait(sql, job_config=config)
+            return list(found), int(found.num_dml_affected_rows or 0)
 
-        return self.run(run_job)
+        return self.run(run_query)
 
     def close(self) -> None:
         self.client.close()
+
+
+def _fail_like_bigquery(client: Any) -> None:
+    """bqemulator answers a failed jobs.query with 200 and `errors` in the body; BigQuery answers
+    with an HTTP error, which is what the client library (and `Dataset.run`) rely on. Make the
+    emulator's answer BigQuery's."""
+    from google.api_core import exceptions as gexc
+
+    connection = client._connection
+    request = connection.api_request
+
+    def api_request(method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+        answer = request(method, path, *args, **kwargs)
+        if method.upper() == "POST" and path.endswith("/queries") and isinstance(answer, dict) and answer.get("errors"):
+            errors = answer["errors"]
+            raise gexc.from_http_status(400, str(errors[0].get("message", "query failed")), errors=errors)
+        return answer
+
+    connection.api_request = api_request

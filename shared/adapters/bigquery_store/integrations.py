@@ -1,16 +1,17 @@
-"""Integrations (`org_integrations`): compare-and-set on `revision`, first inserts claimed."""
+"""Integrations (`org_integrations`): reads, and the statements that change one (unit.py runs
+them): compare-and-set on `revision`, first inserts serialized on the org's gate (gates.py)."""
 
 from __future__ import annotations
 
-import random
 from datetime import datetime
 
-from ...domain.errors import ConflictError
 from ...domain.lifecycle import Status
 from ...domain.models import Integration
 from .. import rows
-from .claims import INTEGRATION_CONFIRMED, insert_once
-from .dataset import Dataset, placeholder
+from .claims import INTEGRATION_CONFIRMED
+from .dataset import Dataset
+from .gates import gate_filter, gate_row, insert_values
+from .sqltext import Bind
 
 TABLE = "org_integrations"
 KEY = ("org_slug", "provider")
@@ -48,39 +49,53 @@ def list_unsettled(ds: Dataset, updated_before: datetime) -> list[Integration]:
     )
 
 
-def insert(ds: Dataset, item: Integration) -> Integration:
-    row = rows.integration_row(item, revision=1)
-    # A claim's revision is negative: every reader and every CAS (revision = @expected >= 1) skips it.
-    insert_once(
-        ds,
-        TABLE,
-        row,
-        KEY,
-        column="revision",
-        claim=-random.randint(1, 2**62),
-        is_confirmed=INTEGRATION_CONFIRMED,
-        what="Integration",
-    )
-    return rows.stored_integration(item, revision=1)
+# -- the statements of a unit of work (unit.py runs them) ---------------------------------
 
 
-def update(ds: Dataset, item: Integration, expected_revision: int) -> Integration:
+def _owner(bind: Bind, org: str, provider: str) -> str:
+    return f"org_slug = {bind.value('STRING', org)} AND provider = {bind.value('STRING', provider)}"
+
+
+def insert_sql(ds: Dataset, bind: Bind, item: Integration) -> str:
+    """Insert `item` at revision 1 unless a confirmed row exists, touching the org's gate
+    (gates.py): changes two rows or more exactly when it inserted."""
+    t = ds.table(TABLE)
+    org_sql = bind.value("STRING", item.org)
+    free = f"NOT EXISTS (SELECT 1 FROM {t} WHERE {_owner(bind, item.org, item.provider)} AND {INTEGRATION_CONFIRMED})"
+    row_columns, row_values = insert_values(bind, TABLE, rows.integration_row(item, revision=1))
+    now = rows.ms(item.updated_at)
+    gate_columns, gate_values = insert_values(bind, TABLE, gate_row(TABLE, item.org, now))
+    return f"""MERGE {t} T
+        USING (SELECT kind, {free} AS free FROM UNNEST(['gate', 'row']) AS kind) S
+        ON {gate_filter(ds, TABLE, "T", org_sql)} AND S.kind = 'gate'
+        WHEN MATCHED AND S.free THEN UPDATE SET updated_at = {bind.value("TIMESTAMP", now)}
+        WHEN NOT MATCHED AND S.kind = 'row' AND S.free THEN INSERT ({row_columns}) VALUES ({row_values})
+        WHEN NOT MATCHED AND S.kind = 'gate' THEN INSERT ({gate_columns}) VALUES ({gate_values})"""
+
+
+def update_sql(ds: Dataset, bind: Bind, item: Integration, expected_revision: int) -> str:
+    """Compare-and-set on `revision`: changes one row, or none when it moved on."""
     row = rows.integration_row(item, revision=expected_revision + 1)
-    assignments = ", ".join(f"`{c}` = {placeholder(TABLE, c)}" for c in row if c not in KEY)
-    _, affected = ds.query(
+    types = rows.column_types(TABLE)
+    assignments = ", ".join(f"`{c}` = {bind.value(types[c], v)}" for c, v in row.items() if c not in KEY)
+    return (
         f"UPDATE {ds.table(TABLE)} SET {assignments} "
-        "WHERE org_slug = @org AND provider = @provider AND revision = @expected",
-        ds.row_params(TABLE, row) + [ds.param("expected", "INT64", expected_revision)],
+        f"WHERE {_owner(bind, item.org, item.provider)} AND revision = {bind.value('INT64', expected_revision)}"
     )
-    if affected == 0:
-        raise ConflictError("Integration changed since it was read")
-    return rows.stored_integration(item, revision=expected_revision + 1)
 
 
-def delete(ds: Dataset, org: str, provider: str, expected_revision: int) -> None:
-    _, affected = ds.query(
-        f"DELETE FROM {ds.table(TABLE)} WHERE org_slug = @org AND provider = @provider AND revision = @expected",
-        [*ds.owner(org, provider), ds.param("expected", "INT64", expected_revision)],
+def delete_sql(ds: Dataset, bind: Bind, org: str, provider: str, expected_revision: int) -> str:
+    return (
+        f"DELETE FROM {ds.table(TABLE)} "
+        f"WHERE {_owner(bind, org, provider)} AND revision = {bind.value('INT64', expected_revision)}"
     )
-    if affected == 0:
-        raise ConflictError("Integration changed since it was read")
+
+
+def found_sql(ds: Dataset, bind: Bind, org: str, provider: str, expected_revision: int | None) -> str:
+    """True while the integration is as the write read it (None: absent)."""
+    if expected_revision is None:
+        return f"NOT EXISTS (SELECT 1 FROM {ds.table(TABLE)} WHERE {_owner(bind, org, provider)} AND {INTEGRATION_CONFIRMED})"
+    return (
+        f"EXISTS (SELECT 1 FROM {ds.table(TABLE)} WHERE {_owner(bind, org, provider)} "
+        f"AND revision = {bind.value('INT64', expected_revision)})"
+    )

@@ -6,9 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from ...domain.models import CredentialRecord, Event, Integration, Org
-from ...ports import Attempt, Write
-from ..ordered_commit import commit_in_order
-from . import attempts, credentials, events, integrations, orgs, schema
+from ...ports import Attempt, Snapshot, Write
+from . import attempts, credentials, events, gates, integrations, orgs, schema, unit
 from .dataset import Dataset
 
 
@@ -46,19 +45,28 @@ class BigQueryStore:
         return self._ds.client
 
     def init_store(self) -> None:
+        from ...domain.models import utcnow
+
         schema.init_store(self._ds)
+        gates.backfill(self._ds, utcnow())
 
     def close(self) -> None:
         self._ds.close()
 
     def commit(self, write: Write) -> Integration | None:
-        """BigQuery has no transaction over several tables here: ordered steps (ordered_commit.py)."""
-        return commit_in_order(self, write)
+        """One statement, or one transaction when the write spans tables; events streamed (unit.py)."""
+        return unit.commit(self._ds, write)
+
+    def read(
+        self, org: str, provider: str, *, credentials: bool = False, attempts_since: datetime | None = None
+    ) -> Snapshot:
+        return unit.read(self._ds, org, provider, with_credentials=credentials, attempts_since=attempts_since)
 
     # -- orgs ---------------------------------------------------------------------------------
 
     def create_org(self, org: Org) -> None:
         orgs.create(self._ds, org)
+        gates.create(self._ds, org.slug, org.created_at)
 
     def get_org(self, slug: str) -> Org | None:
         return orgs.get(self._ds, slug)
@@ -87,13 +95,17 @@ class BigQueryStore:
         return integrations.list_unsettled(self._ds, updated_before)
 
     def insert_integration(self, item: Integration) -> Integration:
-        return integrations.insert(self._ds, item)
+        saved = self.commit(Write(item.org, item.provider, None, item))
+        assert saved is not None
+        return saved
 
     def update_integration(self, item: Integration, expected_revision: int) -> Integration:
-        return integrations.update(self._ds, item, expected_revision)
+        saved = self.commit(Write(item.org, item.provider, expected_revision, item))
+        assert saved is not None
+        return saved
 
     def delete_integration(self, org: str, provider: str, expected_revision: int) -> None:
-        integrations.delete(self._ds, org, provider, expected_revision)
+        self.commit(Write(org, provider, expected_revision, None))
 
     # -- credentials --------------------------------------------------------------------------
 
@@ -126,7 +138,7 @@ class BigQueryStore:
         return attempts.try_record(self._ds, org, provider, now, window_seconds, limit)
 
     def append_event(self, event: Event) -> None:
-        events.append(self._ds, event)
+        events.append(self._ds, [event])
 
     def list_events(
         self, org: str, provider: str, limit: int, before: tuple[datetime, str] | None = None

@@ -20,7 +20,7 @@ from .database import Database, decoded, dt, insert, text, ts
 # The ports' value types, imported where used: a first request that only authenticates (a
 # 401, a cold start's first answer) never pays for building them.
 if TYPE_CHECKING:
-    from ...ports import Attempt, Write
+    from ...ports import Attempt, Snapshot, Write
 
 OWNER = "org_slug = ? AND provider = ?"
 INTEGRATION_KEY = ("org_slug", "provider")
@@ -87,6 +87,23 @@ class SqliteStore:
         found = self._integrations(OWNER, (org, provider), "provider")
         return found[0] if found else None
 
+    def read(
+        self, org: str, provider: str, *, credentials: bool = False, attempts_since: datetime | None = None
+    ) -> Snapshot:
+        from ...ports import Snapshot
+
+        records: list[CredentialRecord] = []
+        if credentials:
+            found = self._read("org_credentials", f"SELECT * FROM org_credentials WHERE {OWNER}", (org, provider))
+            records = sorted((rows.credential_of(r) for r in found), key=lambda r: r.credential_id)
+        count, oldest = 0, None
+        if attempts_since is not None:
+            count, oldest = self._db.read(
+                f"SELECT COUNT(*), MIN(at) FROM validation_attempts WHERE {OWNER} AND at > ?",
+                (org, provider, ts(attempts_since)),
+            )[0]
+        return Snapshot(self.get_integration(org, provider), tuple(records), count, dt(oldest))
+
     def list_integrations(self, org: str) -> list[Integration]:
         return self._integrations("org_slug = ?", (org,), "provider")
 
@@ -105,6 +122,11 @@ class SqliteStore:
         """The whole unit of work in one transaction: a failure anywhere keeps none of it."""
         try:
             with self._db.write() as conn:
+                if write.attempt is not None:
+                    a = write.attempt
+                    attempt = self._record_attempt(conn, write.org, write.provider, a.now, a.seconds, a.limit)
+                    if not attempt.allowed:
+                        raise attempt.error()  # leaves the transaction: nothing of the write is kept
                 for record in write.put_credentials:
                     insert(conn, "org_credentials", rows.credential_row(record))
                 saved = self._save_integration(conn, write)
@@ -242,18 +264,24 @@ class SqliteStore:
     # -- validation rate limit --------------------------------------------------------------
 
     def try_record_attempt(self, org: str, provider: str, now: datetime, window_seconds: int, limit: int) -> Attempt:
+        with self._db.write() as conn:
+            return self._record_attempt(conn, org, provider, now, window_seconds, limit)
+
+    @staticmethod
+    def _record_attempt(
+        conn: sqlite3.Connection, org: str, provider: str, now: datetime, window_seconds: int, limit: int
+    ) -> Attempt:
         from ...ports import Attempt
 
         since = ts(now - timedelta(seconds=window_seconds))
-        with self._db.write() as conn:
-            conn.execute(f"DELETE FROM validation_attempts WHERE {OWNER} AND at <= ?", (org, provider, since))
-            count, oldest = conn.execute(
-                f"SELECT COUNT(*), MIN(at) FROM validation_attempts WHERE {OWNER} AND at > ?", (org, provider, since)
-            ).fetchone()
-            if count >= limit:
-                return Attempt.refused(dt(oldest), now, window_seconds)
-            insert(conn, "validation_attempts", rows.attempt_row(org, provider, uuid.uuid4().hex, now))
-            return Attempt(True)
+        conn.execute(f"DELETE FROM validation_attempts WHERE {OWNER} AND at <= ?", (org, provider, since))
+        count, oldest = conn.execute(
+            f"SELECT COUNT(*), MIN(at) FROM validation_attempts WHERE {OWNER} AND at > ?", (org, provider, since)
+        ).fetchone()
+        if count >= limit:
+            return Attempt.refused(dt(oldest), now, window_seconds)
+        insert(conn, "validation_attempts", rows.attempt_row(org, provider, uuid.uuid4().hex, now))
+        return Attempt(True)
 
     # -- audit events -----------------------------------------------------------------------
 
