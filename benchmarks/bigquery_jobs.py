@@ -30,9 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 JOB_SECONDS = (0.5, 2.0)  # the model: what one small BigQuery job takes, end to end
 ORG = "bench_org"
 SAAS = {"plan": "business", "seats": 3, "monthly_cost": 30, "currency": "USD", "billing_cycle": "monthly"}
-READ, WRITE, MESSAGE, FIRST = "read", "write", "message", "first"
+READ, WRITE, MESSAGE, FIRST, PIPELINE = "read", "write", "message", "first", "pipeline"
+ROLE = "arn:aws:iam::123456789012:role/CostReader"
 # The targets: (jobs at most, mutating DML jobs at most) per kind of request.
-TARGETS = {READ: (1, None), WRITE: (3, 2), MESSAGE: (3, None)}
+TARGETS = {READ: (1, None), WRITE: (3, 2), MESSAGE: (3, None), PIPELINE: (1, 0)}
 
 
 class InstantProvider:
@@ -44,10 +45,25 @@ class InstantProvider:
     def check_key(self, credential: Any, config: dict[str, Any]) -> None:
         pass
 
-    def validate(self, credential: Any, config: dict[str, Any]) -> Any:
+    def validate(self, credential: Any, config: dict[str, Any], owner: Any = None) -> Any:
         from shared.ports import ValidationResult
 
-        return ValidationResult("valid", capabilities=("models",))
+        assert owner is None or owner.aws_external_id, "an AWS check is told the org's external ID"
+        return ValidationResult("valid", capabilities=("costs",))
+
+    def principal_arn(self) -> str:
+        return "arn:aws:iam::111122223333:role/integrations-bench"
+
+    def assume(self, credential: Any, owner: Any, pipeline: str) -> Any:
+        from datetime import datetime, timedelta, timezone
+
+        from shared.domain.aws import AwsSession
+
+        assert owner.aws_external_id, "a pipeline's AssumeRole carries the org's external ID"
+        expiry = datetime.now(timezone.utc) + timedelta(hours=1)
+        return AwsSession(
+            role_arn=credential.value, access_key_id="AKIA", secret_access_key="s", session_token="t", expiration=expiry
+        )
 
 
 class Queue:
@@ -85,7 +101,13 @@ STEPS: list[tuple[str, str, str, str, Any]] = [
     ("POST enable", WRITE, "POST", "/openai/enable", None),
     ("POST validate (pending: marks it validating first)", WRITE, "POST", "/openai/validate", None),
     ("POST setup (API key, replacing)", WRITE, "POST", "/openai/setup", {"credential": "sk-bench-third-key"}),
+    ("GET pipeline credential (get_credential, openai)", PIPELINE, "PIPELINE", "openai", None),
     ("DELETE", WRITE, "DELETE", "/openai", None),
+    ("GET setup form (AWS: makes the org's external ID)", FIRST, "GET", "/aws/setup", None),
+    ("GET setup form (AWS)", READ, "GET", "/aws/setup", None),
+    ("POST setup (AWS role)", WRITE, "POST", "/aws/setup", {"credential": ROLE}),
+    ("POST validate (AWS)", WRITE, "POST", "/aws/validate", None),
+    ("GET pipeline credential (get_credential, AWS: an hour of the role)", PIPELINE, "PIPELINE", "aws", None),
 ]
 
 
@@ -147,6 +169,10 @@ def measure(workdir: Path, emulator_url: str, project: str) -> list[dict[str, An
     rows: list[dict[str, Any]] = []
     handled = 0
     for label, kind, method, path, body in STEPS:
+        if method == "PIPELINE":  # what shared.pipelines.get_credential does, in this process
+            services.pipelines.get_credential(ORG, path, "bench")
+            rows.append(_row(label, kind, 200, counter.take()))
+            continue
         response = http.open(f"/api/v1/integrations/{ORG}{path}", method=method, json=body, headers={"X-API-Key": key})
         rows.append(_row(label, kind, response.status_code, counter.take()))
         if label == HOLD:
@@ -221,7 +247,8 @@ def report(rows: list[dict[str, Any]], title: str) -> bool:
         f"jobs = jobs.insert + jobs.query calls; mutating: jobs holding an UPDATE, DELETE or MERGE; statements: a\n"
         f"transaction's one by one; streaming: audit events (no job). Model, not measurement: jobs x "
         f"{JOB_SECONDS[0]}-{JOB_SECONDS[1]} s.\n"
-        f"targets (reads 1 job; changes <= 3 jobs, <= 2 mutating; a validation message <= 3 jobs): "
+        f"targets (reads 1 job; changes <= 3 jobs, <= 2 mutating; a validation message <= 3 jobs; a\n"
+        f"pipeline's credential 1 job): "
         f"{sum(r['pass'] for r in judged)} of {len(judged)} met: {'PASS' if ok else 'FAIL'}"
     )
     return ok

@@ -9,12 +9,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal, Mapping, Protocol
+from typing import Any, Mapping, Protocol
 
 from .domain.lifecycle import Status
 from .domain.errors import CipherFailure  # noqa: F401 - the ports' failure cause, re-exported
 from .domain.errors import RateLimitedError
 from .domain.models import Credential, CredentialRecord, Event, Integration, Org, ValidationMessage
+from .domain.verdict import TRANSIENT_OUTCOMES, CredentialOwner, Outcome, ValidationResult  # noqa: F401 - re-exported
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Snapshot:
     credentials: tuple[CredentialRecord, ...] = ()
     attempts: int = 0
     oldest_attempt: datetime | None = None
+    org: Org | None = None
 
     def credential(self, credential_id: str) -> CredentialRecord | None:
         return next((c for c in self.credentials if c.credential_id == credential_id), None)
@@ -118,10 +120,17 @@ class Store(Protocol):
 
     def get_integration(self, org: str, provider: str) -> Integration | None: ...
     def read(
-        self, org: str, provider: str, *, credentials: bool = False, attempts_since: datetime | None = None
+        self,
+        org: str,
+        provider: str,
+        *,
+        credentials: bool = False,
+        attempts_since: datetime | None = None,
+        with_org: bool = False,
     ) -> Snapshot:
         """The integration; with `credentials`, every ciphertext of org/provider; with
-        `attempts_since`, the number of validation attempts made after it and the oldest."""
+        `attempts_since`, the number of validation attempts made after it and the oldest; with
+        `with_org`, the org's row (None when there is no such org)."""
         ...
 
     def list_integrations(self, org: str) -> list[Integration]: ...
@@ -274,40 +283,6 @@ class StatusEvents(Protocol):
     def close(self) -> None:
         """Flush and release the publisher. Idempotent; a publish afterwards raises QueueError."""
         ...
-
-
-Outcome = Literal[
-    "valid", "invalid_credentials", "missing_permissions", "credential_expired", "rate_limited", "provider_unavailable"
-]
-TRANSIENT_OUTCOMES: frozenset[str] = frozenset({"rate_limited", "provider_unavailable"})
-
-
-@dataclass(frozen=True)
-class ValidationResult:
-    """A provider's verdict. `detail` is shown after the catalogue message; never a secret.
-
-    `capabilities`: what a valid credential was shown to do, from CAPABILITIES (empty unless
-    the outcome is valid); the integration keeps them as those of the credential in force.
-    `remark`: what the check saw that is routine (said on the audit event only), where `detail`
-    of a valid verdict is worth the integration's status message."""
-
-    outcome: Outcome
-    detail: str | None = None
-    capabilities: tuple[str, ...] = ()
-    remark: str | None = None
-
-    @property
-    def transient(self) -> bool:
-        return self.outcome in TRANSIENT_OUTCOMES
-
-
-@dataclass(frozen=True)
-class CredentialOwner:
-    """Whose credential a check is about, for a provider whose check is bound to the org (AWS:
-    the org names the role session and its external ID goes with every AssumeRole)."""
-
-    org: str
-    aws_external_id: str | None = None
 
 
 class Validator(Protocol):

@@ -84,6 +84,11 @@ class Provider:
         return self.credential == "none"
 
     @property
+    def bound_to_org(self) -> bool:
+        """Its check needs the org's row (AWS: the org's external ID goes with every AssumeRole)."""
+        return self.credential == "aws_role"
+
+    @property
     def expiry_required(self) -> bool:
         """The credential always expires (an Azure client secret): setup and rotate need `expires_at`.
         A property, not a field: each dataclass field costs every cold start its share of code generation."""

@@ -73,8 +73,9 @@ class AwsSetup:
         if isinstance(principal, ValidationResult):  # the catalogue's answer; why, for the operator
             log.warning("the platform's AWS principal is unknown", extra={"fields": {"detail": principal.detail}})
             raise ProviderUnavailableError()
-        external_id = self._external_ids.of(org)
-        item = self._store.get_integration(org, "aws")
+        seen = self._store.read(org, "aws", with_org=True)  # one query: the org's row and the integration
+        external_id = self._external_ids.of(org, seen.org)
+        item = seen.integration
         config = item.config if item is not None else {}
         partition = principal.split(":")[1]
         return {

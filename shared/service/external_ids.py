@@ -16,6 +16,7 @@ from ..domain.errors import IntegrationsError
 from ..ports import CredentialOwner
 
 if TYPE_CHECKING:
+    from ..domain.models import Org
     from ..ports import Store
 
 
@@ -28,9 +29,10 @@ class ExternalIds:
     def __init__(self, store: Store):
         self._store = store
 
-    def of(self, org: str) -> str:
-        """The org's external ID, made on first need (a concurrent first need gets the same one)."""
-        found = self._store.get_org(org)
+    def of(self, org: str, known: Org | None = None) -> str:
+        """The org's external ID, made on first need (a concurrent first need gets the same one).
+        `known`: the org's row as a read of the use case already found it (no second query)."""
+        found = known if known is not None and known.slug == org else self._store.get_org(org)
         if found is not None and found.aws_external_id:
             return found.aws_external_id
         external_id = self._store.set_aws_external_id(org, new_external_id())
@@ -38,6 +40,6 @@ class ExternalIds:
             raise IntegrationsError("Organization not found", code="not_found")
         return external_id
 
-    def owner(self, org: str) -> CredentialOwner:
+    def owner(self, org: str, known: Org | None = None) -> CredentialOwner:
         """What a check bound to the org needs to know about it."""
-        return CredentialOwner(org=org, aws_external_id=self.of(org))
+        return CredentialOwner(org=org, aws_external_id=self.of(org, known))

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ..registry import Provider, Registry
     from ..domain.aws import AwsSession
     from ..domain.models import Credential
+    from ..ports import CredentialOwner
     from .external_ids import ExternalIds
 
 # fullmatch, never match with "$": "$" also matches before a trailing newline.
@@ -70,7 +71,10 @@ class PipelineAccess:
         provider = self._registry.get(provider_key)
         if provider.manual:
             raise BadRequestError(f"Provider {provider.key} is entered by hand and has no credential")
-        item = self._writes.require(org, provider.key)
+        # One read: the integration, its ciphertexts and, for AWS, the org's row (its external ID).
+        seen = self._writes.snapshot(org, provider.key, credentials=True, with_org=provider.bound_to_org)
+        item = seen.integration
+        assert item is not None
         try:
             try:
                 check_action("decrypt", item.status)
@@ -80,9 +84,11 @@ class PipelineAccess:
                 ) from None
             if needs is not None and needs not in (item.capabilities or ()):
                 raise CredentialNotUsableError(_cannot(needs, item.capabilities))
-            credential = self._credentials.open(item, "current")
-            if provider.credential == "aws_role":
-                credential = self._aws_session(provider, org, credential, actor.removeprefix(ACTOR_PREFIX))
+            credential = self._credentials.open(item, "current", seen)
+            if provider.bound_to_org:
+                assert self._external_ids is not None
+                owner = self._external_ids.owner(org, seen.org)
+                credential = self._aws_session(provider, owner, credential, actor.removeprefix(ACTOR_PREFIX))
         except IntegrationsError as refused:  # every refusal is on record, whatever its cause
             self._audit.record(
                 item, "decrypt", actor, refused.code, item.fingerprint, {"needs": needs} if needs else {}
@@ -92,9 +98,10 @@ class PipelineAccess:
         self._audit.record(item, "decrypt", actor, "ok", item.fingerprint, details)
         return credential
 
-    def _aws_session(self, provider: Provider, org: str, credential: Credential, pipeline: str) -> AwsSession:
-        assert self._external_ids is not None
-        answer = self._credentials.validator(provider).assume(credential, self._external_ids.owner(org), pipeline)
+    def _aws_session(
+        self, provider: Provider, owner: CredentialOwner, credential: Credential, pipeline: str
+    ) -> AwsSession:
+        answer = self._credentials.validator(provider).assume(credential, owner, pipeline)
         if not isinstance(answer, ValidationResult):
             return answer
         if answer.transient:

@@ -62,7 +62,13 @@ class Setups:
         expires_at = self._expiry(provider, request)
         credential = parse_credential(provider.credential, request.credential)
         self._credentials.check_format(provider, credential, config)
-        seen = self._store.read(actor.org, provider.key, credentials=True, attempts_since=self._limits.since())
+        seen = self._store.read(
+            actor.org,
+            provider.key,
+            credentials=True,
+            attempts_since=self._limits.since(),
+            with_org=provider.bound_to_org,
+        )
         existing = seen.integration
         check_action("setup", existing.status if existing else Status.NOT_CONFIGURED)
         if existing and existing.fingerprint == credential.fingerprint():
@@ -73,7 +79,7 @@ class Setups:
         self._credentials.check_key(provider, credential, config)
         item = self._store_new_credential(actor, provider, credential, request, config, expires_at, seen)
         if wait:
-            item = self._validation.inline(item, credential, "current", actor.key_id)
+            item = self._validation.inline(item, credential, "current", actor.key_id, org_row=seen.org)
         else:
             item = self._validation.enqueue(item, item.credential.credential_id, item.credential.version)
         return integration_view(item)
@@ -152,7 +158,8 @@ class Setups:
         if not needs_validation:
             return item
         if wait:
-            return self._validation.inline(item, self._credentials.open(item, "current", seen), "current", actor.key_id)
+            credential = self._credentials.open(item, "current", seen)
+            return self._validation.inline(item, credential, "current", actor.key_id, org_row=seen.org)
         return self._validation.enqueue(item, item.credential.credential_id, item.credential.version)
 
     def _store_new_credential(
@@ -219,7 +226,9 @@ class Setups:
         bind(org=actor.org, provider=provider.key)
         if provider.manual:
             raise BadRequestError(f"Provider {provider.key} is entered by hand and has no credential to rotate")
-        seen = self._writes.snapshot(actor.org, provider.key, attempts_since=self._limits.since())
+        seen = self._writes.snapshot(
+            actor.org, provider.key, attempts_since=self._limits.since(), with_org=provider.bound_to_org
+        )
         existing = seen.integration
         assert existing is not None
         config = provider.validate_config(request.config) if request.has_config else existing.config
@@ -233,7 +242,7 @@ class Setups:
         self._credentials.check_key(provider, credential, config)
         item = self._stage_rotation(actor, provider, credential, request, config, expires_at, seen)
         if wait:
-            item = self._validation.inline(item, credential, "rotation", actor.key_id)
+            item = self._validation.inline(item, credential, "rotation", actor.key_id, org_row=seen.org)
         else:
             item = self._validation.enqueue(item, item.rotation.credential_id, item.rotation.version)
         return integration_view(item)
@@ -287,7 +296,13 @@ class Setups:
     def validate(self, actor: Actor, provider_key: str) -> dict[str, Any]:
         provider = self._registry.get(provider_key)
         bind(org=actor.org, provider=provider.key)
-        seen = self._writes.snapshot(actor.org, provider.key, credentials=True, attempts_since=self._limits.since())
+        seen = self._writes.snapshot(
+            actor.org,
+            provider.key,
+            credentials=True,
+            attempts_since=self._limits.since(),
+            with_org=provider.bound_to_org,
+        )
         existing = seen.integration
         assert existing is not None
         check_action("validate", existing.status)
@@ -302,4 +317,5 @@ class Setups:
         if attempt is None:
             self._limits.count(actor.org, provider.key)
         credential = self._credentials.open(existing, target, seen)
-        return integration_view(self._validation.inline(existing, credential, target, actor.key_id, attempt=attempt))
+        checked = self._validation.inline(existing, credential, target, actor.key_id, attempt=attempt, org_row=seen.org)
+        return integration_view(checked)

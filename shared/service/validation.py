@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..domain.errors import ProviderUnavailableError, QueueError, RetryLater, StaleValidation
+from ..domain.errors import IntegrationsError, ProviderUnavailableError, QueueError, RetryLater, StaleValidation
 from ..domain.lifecycle import Status
-from ..domain.models import Credential, Integration, ValidationMessage
+from ..domain.models import Credential, Integration, Org, ValidationMessage
 from ..logs import bind
 from ..ports import Snapshot, Store, ValidationQueue, ValidationResult
 from .audit import SYSTEM
@@ -66,7 +66,8 @@ class Validation:
         if not (message.org and message.provider and message.credential_id):
             return "ignored: incomplete message"
         bind(org=message.org, provider=message.provider)
-        seen = self._store.read(message.org, message.provider, credentials=True)  # one query, ciphertexts included
+        # One query: the integration, its ciphertexts and, for a check bound to the org, the org's row.
+        seen = self._store.read(message.org, message.provider, credentials=True, with_org=self.bound(message.provider))
         item = seen.integration
         if item is None:
             return "ignored: integration gone"
@@ -82,7 +83,8 @@ class Validation:
         else:
             return "ignored: superseded credential version"
         final = attempt >= self._settings.validator_max_deliveries
-        item, result = self.check(item, self._credentials.open(item, target, seen), target, SYSTEM, inline=final)
+        credential = self._credentials.open(item, target, seen)
+        item, result = self.check(item, credential, target, SYSTEM, inline=final, org_row=seen.org)
         if result is None:
             return "ignored: credential changed during validation"
         return f"validated {target}: {result.outcome}"
@@ -136,6 +138,7 @@ class Validation:
         inline: bool,
         action: str = "validate",
         attempt: AttemptWindow | None = None,
+        org_row: Org | None = None,
     ) -> tuple[Integration, ValidationResult | None]:
         """Run the provider check on `credential` and record the verdict; (integration, verdict),
         the verdict None when the credential changed meanwhile (nothing recorded).
@@ -143,21 +146,30 @@ class Validation:
         `item` is as just read (the first compare-and-set tries it). `inline` (a request waiting,
         or the last delivery) settles transient failures as the final word; otherwise they raise
         RetryLater after recording that a retry is coming. `attempt` goes with the `marks` change.
+        `org_row`: the org as the use case read it, for a check bound to the org (else read here).
         """
         ref = item.target(target)
         assert ref is not None
         try:
-            return self._checkowned(item, credential, ref.credential_id, target, actor, inline, action, attempt)
+            owned_by = (item, credential, ref.credential_id, target, actor)
+            return self._check_owned(*owned_by, inline, action, attempt, org_row)
         except StaleValidation:
             log.info("validation result dropped: the credential changed meanwhile")
             return self._store.get_integration(item.org, item.provider) or item, None
+
+    def bound(self, provider: str) -> bool:
+        """Whether checks of `provider` need the org's row: read it with the integration."""
+        try:
+            return self._registry.get(provider).bound_to_org
+        except IntegrationsError:  # an unknown provider is refused further on
+            return False
 
     @staticmethod
     def marks(item: Integration, target: str) -> bool:
         """Whether a check first moves the credential to `validating` (a change before the call)."""
         return target == "rotation" or item.status in (Status.PENDING, Status.ERROR)
 
-    def _checkowned(
+    def _check_owned(
         self,
         item: Integration,
         credential: Credential,
@@ -167,11 +179,12 @@ class Validation:
         inline: bool,
         action: str,
         attempt: AttemptWindow | None,
+        org_row: Org | None,
     ) -> tuple[Integration, ValidationResult]:
         if self.marks(item, target):
             item = self._mark(item, credential_id, target, "validating", attempt=attempt)
         ref = item.target(target)
-        result = self._ask_provider(item, credential, ref.expires_at if ref else None)
+        result = self._ask_provider(item, credential, ref.expires_at if ref else None, org_row)
         log.info("provider answered", extra={"fields": {"outcome": result.outcome, "target": target}})
         fingerprint = ref.fingerprint if ref else None
         if result.transient and not inline:
@@ -205,7 +218,9 @@ class Validation:
         )
         return saved, result
 
-    def _ask_provider(self, item: Integration, credential: Credential, expires_at: date | None) -> ValidationResult:
+    def _ask_provider(
+        self, item: Integration, credential: Credential, expires_at: date | None, org_row: Org | None
+    ) -> ValidationResult:
         """The provider's verdict. Whatever a provider sends ends in one: an answer a validator
         could not read is `provider_unavailable`, never an error that leaves `validating` behind.
         A credential whose expiry date has come is expired, without asking."""
@@ -214,7 +229,7 @@ class Validation:
         provider = self._registry.get(item.provider)
         validator = self._credentials.validator(provider)
         # A check bound to the org (AWS: its external ID) is told whose credential it is.
-        owner = self._external_ids.owner(item.org) if provider.credential == "aws_role" else None
+        owner = self._external_ids.owner(item.org, org_row) if provider.bound_to_org else None
         try:
             return (
                 validator.validate(credential, item.config, owner)

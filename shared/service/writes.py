@@ -23,8 +23,6 @@ from ..domain.models import CredentialRecord, Integration
 from ..ports import Snapshot, Store, Write
 
 if TYPE_CHECKING:
-    from datetime import datetime
-
     from ..ports import AttemptWindow
     from .audit import Audit
 
@@ -65,11 +63,10 @@ class Writes:
             raise NotConfiguredError()
         return item
 
-    def snapshot(
-        self, org: str, provider: str, *, credentials: bool = False, attempts_since: datetime | None = None
-    ) -> Snapshot:
-        """One read of a configured integration (NotConfiguredError if none) with what was asked."""
-        seen = self._store.read(org, provider, credentials=credentials, attempts_since=attempts_since)
+    def snapshot(self, org: str, provider: str, **asked: Any) -> Snapshot:
+        """One read of a configured integration (NotConfiguredError if none) with what was
+        `asked` of Store.read (credentials, attempts_since, with_org)."""
+        seen = self._store.read(org, provider, **asked)
         if seen.integration is None:
             raise NotConfiguredError()
         return seen

@@ -11,7 +11,7 @@ import pytest
 
 from shared.domain.errors import ConflictError, RateLimitedError
 from shared.ports import AttemptWindow, Write
-from tests.contract.test_store_contract import T0, _ref, make_event, make_integration, make_record
+from tests.contract.test_store_contract import T0, _ref, make_event, make_integration, make_org, make_record
 
 
 def test_read_is_the_integration_with_its_ciphertexts_and_the_window_s_attempts(store) -> None:
@@ -37,6 +37,25 @@ def test_read_is_the_integration_with_its_ciphertexts_and_the_window_s_attempts(
     assert (bare.integration, bare.credentials, bare.attempts) == (saved, (), 0)
     assert store.read("acme", "gcp", credentials=True).integration is None
     assert [r.credential_id for r in store.read("acme", "gcp", credentials=True).credentials] == ["other"]
+
+
+def test_read_brings_the_org_s_row_when_asked(store) -> None:
+    """A check bound to the org (AWS: its external ID) reads it with the integration, in one read."""
+    assert store.read("acme", "aws", with_org=True).org is None  # no such org
+    store.create_org(make_org("acme"))
+    store.create_org(make_org("globex"))
+    store.set_aws_external_id("acme", "ext-acme")
+    current = make_record(provider="aws", credential_id="c-1")
+    saved = store.commit(
+        Write("acme", "aws", None, make_integration(provider="aws", credential=_ref(current)), (current,))
+    )
+
+    seen = store.read("acme", "aws", credentials=True, attempts_since=T0, with_org=True)
+    assert seen.org == store.get_org("acme") and seen.org.aws_external_id == "ext-acme"
+    assert (seen.integration, [r.credential_id for r in seen.credentials]) == (saved, ["c-1"])
+    alone = store.read("globex", "aws", with_org=True)  # no integration: the org all the same
+    assert (alone.integration, alone.org.slug, alone.org.aws_external_id) == (None, "globex", None)
+    assert store.read("acme", "aws").org is None  # not asked
 
 
 def test_a_write_counts_its_attempt_and_is_refused_whole_when_the_window_is_full(store) -> None:

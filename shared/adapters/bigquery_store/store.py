@@ -58,9 +58,17 @@ class BigQueryStore:
         return unit.commit(self._ds, write)
 
     def read(
-        self, org: str, provider: str, *, credentials: bool = False, attempts_since: datetime | None = None
+        self,
+        org: str,
+        provider: str,
+        *,
+        credentials: bool = False,
+        attempts_since: datetime | None = None,
+        with_org: bool = False,
     ) -> Snapshot:
-        return unit.read(self._ds, org, provider, with_credentials=credentials, attempts_since=attempts_since)
+        return unit.read(
+            self._ds, org, provider, with_credentials=credentials, attempts_since=attempts_since, with_org=with_org
+        )
 
     # -- orgs ---------------------------------------------------------------------------------
 

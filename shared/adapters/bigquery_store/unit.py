@@ -22,11 +22,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from ...domain.errors import ConflictError, StoreError
-from ...domain.models import Integration
+from ...domain.models import Integration, Org
 from ...ports import Snapshot, Write
 from .. import rows
-from . import attempts, credentials, events, integrations
-from .claims import CREDENTIAL_CONFIRMED, INTEGRATION_CONFIRMED
+from . import attempts, credentials, events, integrations, orgs
+from .claims import CREDENTIAL_CONFIRMED, INTEGRATION_CONFIRMED, ORG_CONFIRMED
 from .dataset import Dataset
 from .gates import GATE_ID
 from .sqltext import Bind, Literals, Params
@@ -106,7 +106,9 @@ def _transaction(ds: Dataset, write: Write) -> Integration | None:
     return _saved(write)
 
 
-def read(ds: Dataset, org: str, provider: str, *, with_credentials: bool, attempts_since: datetime | None) -> Snapshot:
+def read(
+    ds: Dataset, org: str, provider: str, *, with_credentials: bool, attempts_since: datetime | None, with_org: bool
+) -> Snapshot:
     bind = Params()
     owner = f"org_slug = {bind.value('STRING', org)} AND provider = {bind.value('STRING', provider)}"
     select = ["a.attempts", "a.oldest"]
@@ -126,6 +128,12 @@ def read(ds: Dataset, org: str, provider: str, *, with_credentials: bool, attemp
             f"LEFT JOIN (SELECT * FROM {ds.table(credentials.TABLE)} WHERE {owner} AND {CREDENTIAL_CONFIRMED}) c ON TRUE"
         )
         select += [f"c.`{c.name}` AS c__{c.name}" for c in rows.columns(credentials.TABLE)]
+    if with_org:
+        joins.append(
+            f"LEFT JOIN (SELECT * FROM {ds.table(orgs.TABLE)} WHERE org_slug = {bind.value('STRING', org)} "
+            f"AND {ORG_CONFIRMED} ORDER BY created_at LIMIT 1) o ON TRUE"
+        )
+        select += [f"o.`{c.name}` AS o__{c.name}" for c in rows.columns(orgs.TABLE)]
     found, _ = ds.query(f"SELECT {', '.join(select)} FROM {base} {' '.join(joins)}", bind.params)
     first = found[0] if found else None
     item = None
@@ -142,4 +150,11 @@ def read(ds: Dataset, org: str, provider: str, *, with_credentials: bool, attemp
         credentials=tuple(sorted(stored, key=lambda r: r.credential_id)),
         attempts=int(first["attempts"]) if first is not None else 0,
         oldest_attempt=rows.utc(first["oldest"]) if first is not None else None,
+        org=_org(first) if with_org and first is not None else None,
     )
+
+
+def _org(row: dict) -> Org | None:
+    if row["o__org_slug"] is None:
+        return None
+    return rows.org_of({c.name: row[f"o__{c.name}"] for c in rows.columns(orgs.TABLE)})

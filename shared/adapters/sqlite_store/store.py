@@ -88,7 +88,13 @@ class SqliteStore:
         return found[0] if found else None
 
     def read(
-        self, org: str, provider: str, *, credentials: bool = False, attempts_since: datetime | None = None
+        self,
+        org: str,
+        provider: str,
+        *,
+        credentials: bool = False,
+        attempts_since: datetime | None = None,
+        with_org: bool = False,
     ) -> Snapshot:
         from ...ports import Snapshot
 
@@ -102,7 +108,8 @@ class SqliteStore:
                 f"SELECT COUNT(*), MIN(at) FROM validation_attempts WHERE {OWNER} AND at > ?",
                 (org, provider, ts(attempts_since)),
             )[0]
-        return Snapshot(self.get_integration(org, provider), tuple(records), count, dt(oldest))
+        found_org = self.get_org(org) if with_org else None
+        return Snapshot(self.get_integration(org, provider), tuple(records), count, dt(oldest), found_org)
 
     def list_integrations(self, org: str) -> list[Integration]:
         return self._integrations("org_slug = ?", (org,), "provider")

@@ -81,6 +81,14 @@ def test_every_other_change_is_one_read_and_one_commit(counted, action: str) -> 
     assert "try_record_attempt" not in taken
 
 
+def test_a_pipeline_s_credential_is_one_read_and_its_audit_event(counted) -> None:
+    world, store = counted
+    world.active("openai")
+    store.taken()
+    assert world.service.pipelines.get_credential(world.actor.org, "openai", "costs-daily").value
+    assert store.taken() == Counter({"read": 1, "append_event": 1})
+
+
 def test_a_window_filled_between_the_read_and_the_commit_refuses_the_whole_change(make_world) -> None:
     world = make_world(validation_rate_limit="1/600")
     store = world.service.store
