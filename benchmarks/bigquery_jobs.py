@@ -247,8 +247,8 @@ def report(rows: list[dict[str, Any]], title: str) -> bool:
         f"jobs = jobs.insert + jobs.query calls; mutating: jobs holding an UPDATE, DELETE or MERGE; statements: a\n"
         f"transaction's one by one; streaming: audit events (no job). Model, not measurement: jobs x "
         f"{JOB_SECONDS[0]}-{JOB_SECONDS[1]} s.\n"
-        f"targets (reads 1 job; changes <= 3 jobs, <= 2 mutating; a validation message <= 3 jobs; a\n"
-        f"pipeline's credential 1 job): "
+        f"targets (reads 1 job; changes <= 3 jobs, <= 2 mutating; a validation message <= 3 jobs; "
+        f"a pipeline's credential 1 job): "
         f"{sum(r['pass'] for r in judged)} of {len(judged)} met: {'PASS' if ok else 'FAIL'}"
     )
     return ok

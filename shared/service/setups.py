@@ -62,13 +62,7 @@ class Setups:
         expires_at = self._expiry(provider, request)
         credential = parse_credential(provider.credential, request.credential)
         self._credentials.check_format(provider, credential, config)
-        seen = self._store.read(
-            actor.org,
-            provider.key,
-            credentials=True,
-            attempts_since=self._limits.since(),
-            with_org=provider.bound_to_org,
-        )
+        seen = self._read(actor, provider, configured=False)
         existing = seen.integration
         check_action("setup", existing.status if existing else Status.NOT_CONFIGURED)
         if existing and existing.fingerprint == credential.fingerprint():
@@ -206,6 +200,14 @@ class Setups:
             attempt=self._limits.window(),
         )
 
+    def _read(self, actor: Actor, provider: Provider, *, configured: bool, credentials: bool = True) -> Snapshot:
+        """A use case's one read: the integration, its ciphertexts, the rate limit's window and,
+        for a check bound to the org, the org's row. `configured`: NotConfiguredError if none."""
+        asked = dict(credentials=credentials, attempts_since=self._limits.since(), with_org=provider.bound_to_org)
+        if configured:
+            return self._writes.snapshot(actor.org, provider.key, **asked)
+        return self._store.read(actor.org, provider.key, **asked)
+
     def _expiry(self, provider: Provider, request: SetupRequest) -> date | None:
         return request.checked_expiry(provider.key, provider.expiry_required, self._clock().date())
 
@@ -226,9 +228,7 @@ class Setups:
         bind(org=actor.org, provider=provider.key)
         if provider.manual:
             raise BadRequestError(f"Provider {provider.key} is entered by hand and has no credential to rotate")
-        seen = self._writes.snapshot(
-            actor.org, provider.key, attempts_since=self._limits.since(), with_org=provider.bound_to_org
-        )
+        seen = self._read(actor, provider, configured=True, credentials=False)
         existing = seen.integration
         assert existing is not None
         config = provider.validate_config(request.config) if request.has_config else existing.config
@@ -296,13 +296,7 @@ class Setups:
     def validate(self, actor: Actor, provider_key: str) -> dict[str, Any]:
         provider = self._registry.get(provider_key)
         bind(org=actor.org, provider=provider.key)
-        seen = self._writes.snapshot(
-            actor.org,
-            provider.key,
-            credentials=True,
-            attempts_since=self._limits.since(),
-            with_org=provider.bound_to_org,
-        )
+        seen = self._read(actor, provider, configured=True)
         existing = seen.integration
         assert existing is not None
         check_action("validate", existing.status)

@@ -73,13 +73,11 @@ def live(tmp_path: Path) -> Iterator[tuple[LiveService, ProviderServers]]:
             service.stop()
 
 
-def test_concurrent_setups_and_rotations_leave_one_integration_and_its_credentials(live) -> None:
-    service, providers = live
-    api_key = service.create_org(ORG)
-    client = service.client(api_key)
+def setups_and_rotations(client: Any, providers: ProviderServers) -> tuple[set[str], list[list[Any]]]:
+    """An active OpenAI integration, then PROCESSES x THREADS requests, setups and rotations in
+    turn, each with a new valid key: (every key submitted, the requests of each process)."""
     first = providers.openai.set(openai_key(), "valid")
     assert client.post(f"/{ORG}/openai/setup?wait=true", json={"credential": first}).status_code == 200
-
     submitted = {first}
     per_process = []
     for p in range(PROCESSES):
@@ -87,10 +85,16 @@ def test_concurrent_setups_and_rotations_leave_one_integration_and_its_credentia
         for t in range(THREADS):
             key = providers.openai.set(openai_key(), "valid")
             submitted.add(key)
-            action = "setup" if (p + t) % 2 == 0 else "rotate"
-            jobs.append(("POST", f"/{ORG}/openai/{action}", {"credential": key}))
+            jobs.append(("POST", f"/{ORG}/openai/{'setup' if (p + t) % 2 == 0 else 'rotate'}", {"credential": key}))
         per_process.append(jobs)
+    return submitted, per_process
 
+
+def test_concurrent_setups_and_rotations_leave_one_integration_and_its_credentials(live) -> None:
+    service, providers = live
+    api_key = service.create_org(ORG)
+    client = service.client(api_key)
+    submitted, per_process = setups_and_rotations(client, providers)
     answers = run_in_processes(service.url, api_key, per_process)
     statuses = sorted({status for status, _ in answers})
     assert len(answers) == PROCESSES * THREADS

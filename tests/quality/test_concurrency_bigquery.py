@@ -22,12 +22,12 @@ import pytest
 
 from shared.adapters.cloudkms_cipher import CloudKmsCipher
 from shared.service.credentials import associated_data
-from tests.quality.test_concurrency import ORG, PROCESSES, THREADS, run_in_processes
+from tests.quality.test_concurrency import ORG, PROCESSES, THREADS, run_in_processes, setups_and_rotations
 from tests.support.bqemulator import PROJECT, bq_emulator  # noqa: F401 (fixture)
 from tests.support.google_backends import GoogleBackends
 from tests.support.kms_server import KmsStandIn
 from tests.support.live_service import LiveService
-from tests.support.provider_servers import ProviderServers, gemini_key, openai_key
+from tests.support.provider_servers import ProviderServers, gemini_key
 from tests.support.pubsub_emulator import pubsub_emulator  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.slow
@@ -62,18 +62,7 @@ def test_concurrent_setups_and_rotations_leave_one_integration_and_every_record_
     service, providers, google = live
     api_key = service.create_org(ORG)
     client = service.client(api_key)
-    first = providers.openai.set(openai_key(), "valid")
-    assert client.post(f"/{ORG}/openai/setup?wait=true", json={"credential": first}).status_code == 200
-
-    submitted = {first}
-    per_process = []
-    for p in range(PROCESSES):
-        jobs = []
-        for t in range(THREADS):
-            key = providers.openai.set(openai_key(), "valid")
-            submitted.add(key)
-            jobs.append(("POST", f"/{ORG}/openai/{'setup' if (p + t) % 2 == 0 else 'rotate'}", {"credential": key}))
-        per_process.append(jobs)
+    submitted, per_process = setups_and_rotations(client, providers)
 
     # bqemulator runs one statement at a time: 50 writers racing on one row take it minutes.
     try:
