@@ -32,6 +32,20 @@ class LoadResult:
         return len(self.latencies) / self.wall if self.wall else 0.0
 
 
+def merged(parts: list[LoadResult]) -> LoadResult:
+    """Several runs of one case as one result (their latencies together, walls added)."""
+    statuses: dict[int, int] = {}
+    for part in parts:
+        for status, n in part.statuses.items():
+            statuses[status] = statuses.get(status, 0) + n
+    return LoadResult(
+        [t for part in parts for t in part.latencies],
+        sum(part.wall for part in parts),
+        sum(part.errors for part in parts),
+        statuses,
+    )
+
+
 def percentile(values: list[float], pct: float) -> float:
     if not values:
         return float("nan")
