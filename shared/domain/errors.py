@@ -25,6 +25,8 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "unknown_provider": (404, "Unknown provider"),
     "not_configured": (404, "Integration not configured"),
     "invalid_transition": (409, "Invalid status transition"),
+    # A pipeline's get_credential refused (never an HTTP answer: pipelines call in process).
+    "credential_not_usable": (409, "Credential not usable"),
     "method_not_allowed": (405, "Method not allowed"),
     "unsupported_media_type": (415, "Content-Type must be application/json"),
     "payload_too_large": (413, "Request body too large"),
@@ -125,7 +127,11 @@ class QueueError(IntegrationsError):
 
 
 class CredentialNotUsableError(InvalidTransitionError):
-    """The integration exists but is not `active`: pipelines must not use its credential."""
+    """The integration exists but is not `active`, or its credential lacks what the pipeline
+    needs: pipelines must not use it. Its own code, so the audit trail tells a pipeline's
+    refusal from a request's (`except InvalidTransitionError` still catches it)."""
+
+    code = "credential_not_usable"
 
 
 class StaleValidation(IntegrationsError):

@@ -148,7 +148,7 @@ def test_a_role_that_stopped_trusting_the_platform_is_refused_to_the_pipeline_an
         "AWS refused the role: sts:AssumeRole with the org's external ID was refused"
     )
     decrypt = aws.api.call("list_events", "GET", f"/{ORG}/aws/events", 200)["events"][0]
-    assert (decrypt["action"], decrypt["outcome"]) == ("decrypt", "invalid_transition")
+    assert (decrypt["action"], decrypt["outcome"]) == ("decrypt", "credential_not_usable")
 
 
 # -- the weekly revalidation -------------------------------------------------------------------

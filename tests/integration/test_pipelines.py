@@ -74,8 +74,8 @@ def test_an_active_integration_gives_its_plaintext_and_leaves_an_audit_event(bac
     service.integrations.disable(actor, "openai")
     with pytest.raises(CredentialNotUsableError, match="status is disabled") as refused:
         get_credential(ORG, "openai", "openai-costs-daily")
-    assert key not in str(refused.value) and refused.value.code == "invalid_transition"
-    assert decrypt_events(service, actor, "openai")[-1] == ("pipeline:openai-costs-daily", "invalid_transition")
+    assert key not in str(refused.value) and refused.value.code == "credential_not_usable"
+    assert decrypt_events(service, actor, "openai")[-1] == ("pipeline:openai-costs-daily", "credential_not_usable")
 
 
 def test_a_gcp_key_file_comes_back_as_a_service_account(backend, service_env) -> None:
@@ -121,7 +121,7 @@ def test_pending_error_and_expired_integrations_are_refused(backend, service_env
     for provider, status in (("openai", "pending"), ("gemini", "error"), ("deepseek", "expired")):
         with pytest.raises(CredentialNotUsableError, match=f"status is {status}"):
             get_credential(ORG, provider, "costs")
-        assert decrypt_events(service, actor, provider) == [("pipeline:costs", "invalid_transition")]
+        assert decrypt_events(service, actor, provider) == [("pipeline:costs", "credential_not_usable")]
 
 
 def test_what_is_not_a_usable_credential_is_a_clear_error(backend, service_env) -> None:

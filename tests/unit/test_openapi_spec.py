@@ -92,7 +92,7 @@ EXPECTED_RESPONSES: dict[str, dict[int, set[str]]] = {
     "list_events": {200: set(), **COMMON, 404: {"unknown_provider"}},
 }
 # Catalogue codes whose message says which field / provider / status: no fixed text.
-VARIABLE_MESSAGES = {"bad_request", "unknown_provider", "invalid_transition"}
+VARIABLE_MESSAGES = {"bad_request", "unknown_provider", "invalid_transition", "credential_not_usable"}
 EVENT_ACTIONS = {
     "setup",
     "rotate",

@@ -28,7 +28,7 @@ def test_decrypt_for_pipeline_only_for_active_and_audited(world: World) -> None:
     decrypts = [e for e in world.events() if e["action"] == "decrypt"]
     assert [(e["actor"], e["outcome"]) for e in decrypts] == [
         ("cost-pipeline", "ok"),
-        ("cost-pipeline", "invalid_transition"),
+        ("cost-pipeline", "credential_not_usable"),
     ]
     assert decrypts[0]["fingerprint"] == fingerprint(key)
     with pytest.raises(NotConfiguredError):
