@@ -72,11 +72,7 @@ class Setups:
         self._limits.check(seen)
         self._credentials.check_key(provider, credential, config)
         item = self._store_new_credential(actor, provider, credential, request, config, expires_at, seen)
-        if wait:
-            item = self._validation.inline(item, credential, "current", actor.key_id, org_row=seen.org)
-        else:
-            item = self._validation.enqueue(item, item.credential.credential_id, item.credential.version)
-        return integration_view(item)
+        return self._validate_now_or_later(actor, item, credential, "current", seen, wait)
 
     def _setup_manual(
         self, actor: Actor, provider: Provider, request: SetupRequest, config: dict[str, Any]
@@ -208,6 +204,18 @@ class Setups:
             return self._writes.snapshot(actor.org, provider.key, **asked)
         return self._store.read(actor.org, provider.key, **asked)
 
+    def _validate_now_or_later(
+        self, actor: Actor, item: Integration, credential: Credential, target: str, seen: Snapshot, wait: bool
+    ) -> dict[str, Any]:
+        """The credential just stored, validated while the request waits (`?wait=true`) or queued."""
+        if wait:
+            item = self._validation.inline(item, credential, target, actor.key_id, org_row=seen.org)
+        else:
+            ref = item.target(target)
+            assert ref is not None
+            item = self._validation.enqueue(item, ref.credential_id, ref.version)
+        return integration_view(item)
+
     def _expiry(self, provider: Provider, request: SetupRequest) -> date | None:
         return request.checked_expiry(provider.key, provider.expiry_required, self._clock().date())
 
@@ -241,11 +249,7 @@ class Setups:
         self._limits.check(seen)
         self._credentials.check_key(provider, credential, config)
         item = self._stage_rotation(actor, provider, credential, request, config, expires_at, seen)
-        if wait:
-            item = self._validation.inline(item, credential, "rotation", actor.key_id, org_row=seen.org)
-        else:
-            item = self._validation.enqueue(item, item.rotation.credential_id, item.rotation.version)
-        return integration_view(item)
+        return self._validate_now_or_later(actor, item, credential, "rotation", seen, wait)
 
     def _stage_rotation(
         self,
