@@ -35,6 +35,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from shared.domain.errors import CATALOGUE
+from tests.support.aws_standin import AwsStandIn, aws_standin  # noqa: F401 (fixture)
 from tests.support.live_service import LiveService
 from tests.support.openapi import SPEC_PATH, assert_conforms, component_errors
 from tests.support.provider_servers import ProviderServers, gemini_key, openai_key
@@ -44,9 +45,9 @@ pytestmark = pytest.mark.slow
 ORG = "fuzz_org"
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 LONG_RUN = "FUZZ_EXAMPLES" in os.environ
-# Providers the fuzzer aims at: API keys, a service account, a service principal, manual entry (not aws:
-# its form asks AWS for the platform identity, which this server has none of: 503 by design).
-PROVIDERS = ("openai", "gemini", "gcp", "azure", "slack", "figma")
+# Providers the fuzzer aims at: API keys, a service account, a role to assume (AWS, on the moto
+# stand-in), a service principal, manual entry.
+PROVIDERS = ("openai", "gemini", "gcp", "aws", "azure", "slack", "figma")
 SAAS = {"plan": "team", "seats": 3, "monthly_cost": 30.0, "currency": "USD", "billing_cycle": "monthly"}
 CHECKS = [
     not_a_server_error,
@@ -66,10 +67,18 @@ OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory, providers: ProviderServers) -> Iterator[LiveService]:
+def live(
+    tmp_path_factory: pytest.TempPathFactory,
+    providers: ProviderServers,
+    aws_standin: AwsStandIn,  # noqa: F811
+) -> Iterator[LiveService]:
     # A high rate limit: the fuzzer must reach the code behind it, not the 429 in front.
     service = LiveService(
-        tmp_path_factory.mktemp("fuzz"), providers, VALIDATION_RATE_LIMIT="100000/60", LOG_LEVEL="INFO"
+        tmp_path_factory.mktemp("fuzz"),
+        providers,
+        VALIDATION_RATE_LIMIT="100000/60",
+        LOG_LEVEL="INFO",
+        **aws_standin.env(),  # the platform's AWS identity: the AWS form and checks work
     ).start()
     yield service
     service.stop()
@@ -81,14 +90,22 @@ def api_key(live: LiveService) -> str:
     return live.create_org(ORG)
 
 
-def seed(live: LiveService, providers: ProviderServers, api_key: str, operation: Any) -> None:
+@pytest.fixture(scope="module")
+def new_role(live: LiveService, api_key: str, aws_standin: AwsStandIn) -> Callable[[], str]:  # noqa: F811
+    """A fresh customer role (its ARN) that trusts the platform with the org's external ID."""
+    external_id = live.client(api_key).get(f"/{ORG}/aws/setup").json()["aws"]["external_id"]
+    return lambda: aws_standin.role(external_id=external_id)
+
+
+def seed(live: LiveService, bodies: dict[str, Callable[[], dict[str, Any]]], api_key: str, operation: Any) -> None:
     """Configured integrations, so reads and lifecycle actions reach their 2xx too (and, for
     enable, disabled ones)."""
     client = live.client(api_key)
-    for provider, make_body in valid_bodies(providers).items():
+    for provider, make_body in bodies.items():
         current = client.get(f"/{ORG}/{provider}")
         if current.status_code == 404:
-            client.post(f"/{ORG}/{provider}/setup?wait=true", json=make_body())
+            made = client.post(f"/{ORG}/{provider}/setup?wait=true", json=make_body())
+            assert made.status_code == 200 and made.json()["status"] == "active", (provider, made.text[:300])
             current = client.get(f"/{ORG}/{provider}")
         status = current.json().get("status")
         wants_disabled = operation.path.endswith("/enable")
@@ -98,7 +115,7 @@ def seed(live: LiveService, providers: ProviderServers, api_key: str, operation:
             client.post(f"/{ORG}/{provider}/enable")
 
 
-def valid_bodies(providers: ProviderServers) -> dict[str, Callable[[], dict[str, Any]]]:
+def valid_bodies(providers: ProviderServers, new_role: Callable[[], str]) -> dict[str, Callable[[], dict[str, Any]]]:
     """Per provider, a fresh body the fake provider accepts (random strings rarely pass a format check)."""
 
     def gcp() -> dict[str, Any]:
@@ -109,17 +126,18 @@ def valid_bodies(providers: ProviderServers) -> dict[str, Callable[[], dict[str,
         "openai": lambda: {"credential": providers.openai.set(openai_key(), "valid")},
         "gemini": lambda: {"credential": providers.gemini.set(gemini_key(), "valid")},
         "gcp": gcp,
+        "aws": lambda: {"credential": new_role()},
         "slack": lambda: {"config": SAAS},
     }
 
 
-def steered(operation: Any, mode: GenerationMode, providers: ProviderServers) -> st.SearchStrategy:
+def steered(operation: Any, mode: GenerationMode, bodies: dict[str, Callable[[], dict[str, Any]]]) -> st.SearchStrategy:
     """Mostly cases with the key's org and a known provider (and, for setup and rotate, a body the
     fake provider accepts); a share with a generated provider, and fully generated cases last."""
     takes_provider = "{provider}" in operation.path
     branches: list[st.SearchStrategy] = []
     if mode.is_positive and operation.path.endswith(("/setup", "/rotate")):
-        for provider, make_body in valid_bodies(providers).items():
+        for provider, make_body in bodies.items():
             fixed = operation.as_strategy(generation_mode=mode, path_parameters={"org": ORG, "provider": provider})
             branches.append(st.tuples(fixed, st.builds(make_body)).map(_with_body))
     params = [{"org": ORG, "provider": p} for p in PROVIDERS] if takes_provider else [{"org": ORG}]
@@ -177,9 +195,15 @@ def check_answer(case: Any, response: Any, base_url: str) -> None:
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
 @pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: op.label)
 def test_fuzz_operation(
-    operation: Any, mode: GenerationMode, live: LiveService, providers: ProviderServers, api_key: str
+    operation: Any,
+    mode: GenerationMode,
+    live: LiveService,
+    providers: ProviderServers,
+    api_key: str,
+    new_role: Callable[[], str],
 ) -> None:
-    seed(live, providers, api_key, operation)
+    bodies = valid_bodies(providers, new_role)
+    seed(live, bodies, api_key, operation)
     base_url = f"http://127.0.0.1:{live.port}"
     answered: list[int] = []
 
@@ -191,7 +215,7 @@ def test_fuzz_operation(
         suppress_health_check=list(HealthCheck),
         print_blob=True,
     )
-    @given(case=steered(operation, mode, providers))
+    @given(case=steered(operation, mode, bodies))
     def fuzz(case: Any) -> None:
         # A newline in a path segment is the known bug tested below; keep it out of the fuzz.
         assume("%0a" not in case.formatted_path.lower() and "\n" not in case.formatted_path)
