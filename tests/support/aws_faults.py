@@ -16,9 +16,11 @@ import json
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.support.background_http import BackgroundHttp
 
 STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
 
@@ -36,13 +38,12 @@ class AwsFaults:
         self.script: dict[str, Answer] = {}
         self.calls: list[str] = []
         self._stopping = threading.Event()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http: BackgroundHttp | None = None
 
     @property
     def url(self) -> str:
-        assert self._httpd is not None
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        assert self._http is not None
+        return f"http://127.0.0.1:{self._http.port}"
 
     def reset(self) -> None:
         self.script.clear()
@@ -92,26 +93,15 @@ class AwsFaults:
 
             do_GET = do_POST = _serve
 
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request: Any, client_address: Any) -> None:
-                return
-
         self._stopping.clear()
-        self._httpd = Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
+        self._http = BackgroundHttp(Handler, name="aws-faults")
         return self
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._httpd = self._thread = None
+        if self._http is not None:
+            self._http.stop()
+        self._http = None
 
 
 def _error(service: str, found: Answer) -> tuple[int, str, bytes]:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.support.background_http import BackgroundHttp
 
 IDENTITY_PATH = "/computeMetadata/v1/instance/service-accounts/default/identity"
 
@@ -30,13 +31,12 @@ class MetadataServer:
         self.email = email
         self.issued: dict[str, dict[str, Any]] = {}
         self.requests = 0
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http: BackgroundHttp | None = None
 
     @property
     def host(self) -> str:
-        assert self._httpd is not None
-        return f"127.0.0.1:{self._httpd.server_address[1]}"
+        assert self._http is not None
+        return f"127.0.0.1:{self._http.port}"
 
     def token(self, audience: str) -> str:
         now = int(time.time())
@@ -75,16 +75,10 @@ class MetadataServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
+        self._http = BackgroundHttp(Handler, name="gce-metadata")
         return self
 
     def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._httpd = self._thread = None
+        if self._http is not None:
+            self._http.stop()
+        self._http = None

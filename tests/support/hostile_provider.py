@@ -24,8 +24,10 @@ import functools
 import struct
 import threading
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.background_http import BackgroundHttp
 
 MODES = ("trickle", "slow_headers", "huge", "gzip_bomb", "deep", "body")
 TRICKLE_BODY = b'{"object": "list", "data": []}'
@@ -64,13 +66,12 @@ class HostileProvider:
         self.bytes_sent = 0
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http: BackgroundHttp | None = None
 
     @property
     def url(self) -> str:
-        assert self._httpd is not None, "not started"
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        assert self._http is not None, "not started"
+        return f"http://127.0.0.1:{self._http.port}"
 
     # -- what each mode writes (`out` is the socket's file; OSError = the client hung up)
     def _drip(self, out: Any, data: bytes) -> None:
@@ -150,27 +151,15 @@ class HostileProvider:
 
             do_GET = do_POST = do_PUT = do_DELETE = _serve
 
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request: Any, client_address: Any) -> None:
-                return
-
         self._stopping.clear()
-        self._httpd = Server(("127.0.0.1", self.port), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"hostile-{self.mode}", daemon=True)  # fmt: skip
-        self._thread.start()
+        self._http = BackgroundHttp(Handler, self.port, name=f"hostile-{self.mode}")
         return self
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._httpd = self._thread = None
+        if self._http is not None:
+            self._http.stop()
+        self._http = None
 
     def __enter__(self) -> "HostileProvider":
         return self.start()

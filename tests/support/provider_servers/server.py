@@ -14,9 +14,11 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.support.background_http import BackgroundHttp
 
 
 @dataclass(frozen=True)
@@ -74,8 +76,7 @@ class ProviderServer:
         self.state: dict[str, Any] = {}  # provider-specific (GCP: public keys, tokens...)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http: BackgroundHttp | None = None
 
     # -- control
     def set(self, key: str, scenario: str) -> str:
@@ -99,8 +100,8 @@ class ProviderServer:
 
     @property
     def url(self) -> str:
-        assert self._httpd is not None, "server not started"
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        assert self._http is not None, "server not started"
+        return f"http://127.0.0.1:{self._http.port}"
 
     # -- lifecycle
     def start(self) -> "ProviderServer":
@@ -140,28 +141,15 @@ class ProviderServer:
 
             do_GET = do_POST = do_PUT = do_DELETE = _serve
 
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request: Any, client_address: Any) -> None:
-                return  # a client that hung up mid-answer is expected in timeout tests
-
         self._stopping.clear()
-        self._httpd = Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name=f"fake-{self.name}", daemon=True
-        )
-        self._thread.start()
+        self._http = BackgroundHttp(Handler, name=f"fake-{self.name}")
         return self
 
     def stop(self) -> None:
         self._stopping.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._httpd = self._thread = None
+        if self._http is not None:
+            self._http.stop()
+        self._http = None
 
     def __enter__(self) -> "ProviderServer":
         return self.start()
